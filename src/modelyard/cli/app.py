@@ -1,0 +1,90 @@
+"""The `modelyard` command. Errors surface as one line on stderr and the error's exit code; --debug adds the
+traceback."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from pydantic import ValidationError
+
+from modelyard.cli import alias, models
+from modelyard.cli.package import package
+from modelyard.cli.render import err, out
+from modelyard.cli.state import CliState, state
+from modelyard.errors import ModelyardError
+from modelyard.settings import Settings
+
+app = typer.Typer(
+    name="modelyard",
+    help="Package, register, serve and measure machine-learning models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(models.app, name="models")
+app.add_typer(alias.app, name="alias")
+app.command()(package)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    home: Annotated[
+        Path | None,
+        typer.Option(help="Registry home (default: $MODELYARD_HOME or ~/.modelyard).", show_default=False),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    settings = Settings(home=home) if home else Settings()
+    ctx.obj = CliState(settings=settings, debug=debug)
+    ctx.call_on_close(ctx.obj.close)
+
+
+@app.command()
+def demo(ctx: typer.Context) -> None:
+    """Build the example models, register them and set their aliases."""
+    from modelyard.demo import prepare_demo
+
+    s = state(ctx)
+    registry = s.registry()
+    for line in prepare_demo(registry, s.settings.home_dir / "examples"):
+        out.print(line)
+    from modelyard.cli.render import models_table
+
+    out.print(models_table(registry.list_models().items))
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        code = app(args=args, standalone_mode=False, prog_name="modelyard")
+    except click.exceptions.Abort:
+        err.print("aborted")
+        code = 130
+    except click.ClickException as exc:
+        exc.show()
+        code = exc.exit_code
+    except ModelyardError as exc:
+        if debug:
+            traceback.print_exc()
+        err.print(f"error: {exc.message}", markup=False, style="red")
+        code = exc.exit_code
+    except ValidationError as exc:
+        err.print(f"error: settings: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}", markup=False, style="red")
+        code = 2
+    except Exception as exc:
+        if debug:
+            raise
+        err.print(
+            f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
+            markup=False,
+            style="red",
+        )
+        code = 70
+    sys.exit(code if isinstance(code, int) else 0)

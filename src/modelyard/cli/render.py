@@ -1,0 +1,113 @@
+"""How registry objects look in a terminal (Rich) and as JSON (`--json`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from modelyard.registry.entities import AliasEvent, ModelVersion, RegisteredModel
+
+out = Console()
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def print_json(value: Any) -> None:
+    # orjson serializes dataclasses (frozen, slotted) and datetimes natively.
+    print(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=_plain).decode())
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return str(value)
+
+
+def _when(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _pairs(values: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in values.items()) or "-"
+
+
+def _shape(spec: Mapping[str, Any]) -> str:
+    return f"{spec['name']}: {spec['datatype']}{list(spec['shape'])}"
+
+
+def version_detail(v: ModelVersion) -> Table:
+    table = Table(title=v.uri, show_header=False, title_justify="left")
+    table.add_column(style="bold cyan")
+    table.add_column()
+    rows = [
+        ("format", v.format),
+        ("aliases", ", ".join(v.aliases) or "-"),
+        ("description", v.description or "-"),
+        ("author", v.author or "-"),
+        ("created", _when(v.created_at)),
+        ("inputs", "; ".join(_shape(s) for s in v.signature.get("inputs", []))),
+        ("outputs", "; ".join(_shape(s) for s in v.signature.get("outputs", []))),
+        ("metrics", _pairs(v.metrics)),
+        ("params", _pairs(v.params)),
+        ("tags", _pairs(v.tags)),
+        ("lineage", _pairs(v.source)),
+        ("sha256", v.sha256),
+        ("size", f"{v.size:,} bytes"),
+        ("artifact", v.artifact_uri),
+        ("status", v.status),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
+
+
+def versions_table(versions: Iterable[ModelVersion]) -> Table:
+    table = Table("model", "version", "format", "aliases", "author", "created", "metrics", "tags")
+    for v in versions:
+        table.add_row(
+            v.name,
+            str(v.version),
+            v.format,
+            ", ".join(v.aliases),
+            v.author,
+            _when(v.created_at),
+            _pairs(v.metrics),
+            _pairs(v.tags),
+        )
+    return table
+
+
+def models_table(models: Iterable[RegisteredModel]) -> Table:
+    table = Table("model", "latest", "aliases", "description", "updated")
+    for m in models:
+        aliases = ", ".join(f"{a}→{v}" for a, v in sorted(m.aliases.items()))
+        table.add_row(m.name, str(m.latest_version), aliases, m.description, _when(m.updated_at))
+    return table
+
+
+def history_table(events: Iterable[AliasEvent]) -> Table:
+    table = Table("#", "when", "alias", "kind", "from", "to", "actor", "reason")
+    for e in events:
+        table.add_row(
+            str(e.id),
+            _when(e.at),
+            e.alias,
+            e.kind,
+            str(e.from_version or "-"),
+            str(e.to_version or "-"),
+            e.actor,
+            e.reason,
+        )
+    return table
+
+
+def alias_move(e: AliasEvent) -> str:
+    before = e.from_version if e.from_version is not None else "none"
+    after = e.to_version if e.to_version is not None else "none"
+    return f"{e.name}@{e.alias}: {before} → {after} ({e.kind})"

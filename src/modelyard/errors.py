@@ -1,0 +1,97 @@
+"""One error tree for every boundary.
+
+Each class carries how it surfaces on each transport: an HTTP status, a gRPC status code name and a CLI exit code,
+so REST, gRPC and the CLI map errors the same way without a table of their own. Third-party exceptions are caught at
+the edge where they occur (SQLAlchemy in the store, fsspec in the artifact store, runtimes in the loaders) and
+re-raised as one of these, never leaked.
+"""
+
+from __future__ import annotations
+
+
+class ModelyardError(Exception):
+    """Base of every error modelyard raises on purpose."""
+
+    http_status: int = 500
+    grpc_code: str = "INTERNAL"
+    exit_code: int = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidArgument(ModelyardError):
+    """The caller sent something malformed: a bad tensor, an unparsable reference, a bad option."""
+
+    http_status = 400
+    grpc_code = "INVALID_ARGUMENT"
+    exit_code = 2
+
+
+class InvalidPackage(InvalidArgument):
+    """A model package whose manifest contradicts its artifact, or whose artifact cannot be read."""
+
+
+class NotFound(ModelyardError):
+    http_status = 404
+    grpc_code = "NOT_FOUND"
+    exit_code = 3
+
+
+class AlreadyExists(ModelyardError):
+    http_status = 409
+    grpc_code = "ALREADY_EXISTS"
+    exit_code = 4
+
+
+class FailedPrecondition(ModelyardError):
+    """The request is well formed but the current state forbids it (delete a version an alias points at)."""
+
+    http_status = 409
+    grpc_code = "FAILED_PRECONDITION"
+    exit_code = 5
+
+
+class Unavailable(ModelyardError):
+    """Transient: overloaded, not ready yet, or a backend that does not answer. Retrying may succeed."""
+
+    http_status = 503
+    grpc_code = "UNAVAILABLE"
+    exit_code = 6
+
+
+class DeadlineExceeded(Unavailable):
+    http_status = 504
+    grpc_code = "DEADLINE_EXCEEDED"
+
+
+class ModelExecutionError(ModelyardError):
+    """The model itself raised while predicting; the message is the model's own."""
+
+    http_status = 500
+    grpc_code = "INTERNAL"
+    exit_code = 7
+
+
+class StorageError(ModelyardError):
+    """The registry database or the artifact store failed in a way the caller cannot fix by changing input."""
+
+    http_status = 500
+    grpc_code = "INTERNAL"
+    exit_code = 8
+
+
+class MissingDependency(ModelyardError):
+    """An optional extra (torch, scikit-learn, s3fs) is needed for this model format but not installed."""
+
+    http_status = 500
+    grpc_code = "FAILED_PRECONDITION"
+    exit_code = 9
+
+    @classmethod
+    def for_extra(cls, module: str, extra: str) -> MissingDependency:
+        return cls(f"{module} is not installed; install it with: pip install 'modelyard[{extra}]'")

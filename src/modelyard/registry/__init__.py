@@ -1,0 +1,17 @@
+"""The model registry: versions with their metadata and lineage, aliases with a full history, rollback."""
+
+from modelyard.registry.artifacts import ArtifactStore
+from modelyard.registry.entities import AliasEvent, ModelVersion, Page, RegisteredModel, VersionFilter
+from modelyard.registry.registry import Registry
+from modelyard.registry.store import RegistryStore
+
+__all__ = [
+    "AliasEvent",
+    "ArtifactStore",
+    "ModelVersion",
+    "Page",
+    "RegisteredModel",
+    "Registry",
+    "RegistryStore",
+    "VersionFilter",
+]

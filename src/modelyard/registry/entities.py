@@ -1,0 +1,100 @@
+"""What leaves the registry: frozen values, never ORM rows, so no caller can lazy-load or mutate store state."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+T = TypeVar("T")
+
+AliasEventKind = Literal["set", "delete", "rollback"]
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredModel:
+    name: str
+    description: str
+    tags: Mapping[str, str]
+    latest_version: int
+    created_at: datetime
+    updated_at: datetime
+    aliases: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class NewVersion:
+    """Everything the caller supplies for a version; the store adds the number, status and time."""
+
+    name: str
+    format: str
+    artifact_uri: str
+    sha256: str
+    size: int
+    signature: Mapping[str, Any]
+    manifest: Mapping[str, Any]
+    description: str = ""
+    author: str = ""
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    params: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    source: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersion:
+    name: str
+    version: int
+    format: str
+    artifact_uri: str
+    sha256: str
+    size: int
+    signature: Mapping[str, Any]
+    manifest: Mapping[str, Any]
+    description: str
+    author: str
+    metrics: Mapping[str, float]
+    params: Mapping[str, str]
+    tags: Mapping[str, str]
+    source: Mapping[str, str]
+    status: str
+    created_at: datetime
+    perf_card: Mapping[str, Any] | None = None
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class AliasEvent:
+    id: int
+    name: str
+    alias: str
+    kind: AliasEventKind
+    from_version: int | None
+    to_version: int | None
+    actor: str
+    reason: str
+    at: datetime
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class VersionFilter:
+    """Conditions a version must meet to be listed; all given conditions must hold."""
+
+    name: str | None = None
+    name_contains: str | None = None
+    author: str | None = None
+    format: str | None = None
+    alias: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_page_token: str | None = None

@@ -1,0 +1,240 @@
+"""The registry as users see it: register model files or packages, resolve references, move aliases.
+
+It joins three things that each stay simple: packaging (checks the model), the artifact store (keeps the bytes) and
+the metadata store (keeps the facts). Registration stores the bytes first and the row last, in one transaction; if
+the row cannot be written, bytes that no other version shares are removed again, so a failure leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import shutil
+import tempfile
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from typing import Any
+
+from modelyard.errors import InvalidArgument, NotFound
+from modelyard.manifest import parse_manifest, read_manifest, write_manifest
+from modelyard.packaging.builder import build_package, is_package, validate_package
+from modelyard.packaging.examples import ExampleSource
+from modelyard.packaging.importers import from_mlflow, from_triton_version, triton_versions
+from modelyard.registry.artifacts import ArtifactStore, StoredPackage
+from modelyard.registry.entities import (
+    AliasEvent,
+    ModelVersion,
+    NewVersion,
+    Page,
+    RegisteredModel,
+    VersionFilter,
+)
+from modelyard.registry.store import RegistryStore
+from modelyard.settings import Settings
+from modelyard.uri import ModelRef, check_alias, check_name, parse_ref
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+class Registry:
+    def __init__(self, store: RegistryStore, artifacts: ArtifactStore, actor: str | None = None) -> None:
+        self.store = store
+        self.artifacts = artifacts
+        self.actor = actor or _user()
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None, actor: str | None = None) -> Registry:
+        from modelyard.registry.sql import SqlAlchemyStore
+
+        settings = settings or Settings()
+        store = SqlAlchemyStore(settings.database_url, settings.registry.busy_timeout_s)
+        return cls(store, ArtifactStore(settings.artifact_url), actor)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # -- registering ---------------------------------------------------------------------------------------------
+
+    def register(
+        self,
+        source: Path | str,
+        *,
+        name: str | None = None,
+        description: str = "",
+        author: str | None = None,
+        metrics: Mapping[str, float] | None = None,
+        params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        lineage: Mapping[str, str] | None = None,
+        example: ExampleSource | None = None,
+        python_class: str | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> ModelVersion:
+        """Register a model package folder, or a model file packaged on the way (ONNX, sklearn pickle with an
+        example, TorchScript with an example, or Python source with `python_class`)."""
+        source = Path(source)
+        with tempfile.TemporaryDirectory(prefix="modelyard-") as tmp:
+            package = self._prepared_package(source, Path(tmp) / "package", name, example, python_class, options)
+            manifest = read_manifest(package)
+            stored = self.artifacts.put_package(package)
+            new = NewVersion(
+                name=manifest.name,
+                format=manifest.format,
+                artifact_uri=stored.uri,
+                sha256=stored.sha256,
+                size=stored.size,
+                signature=manifest.signature.model_dump(mode="json"),
+                manifest=manifest.to_dict(),
+                description=description,
+                author=author if author is not None else self.actor,
+                metrics={k: float(v) for k, v in (metrics or {}).items()},
+                params={k: str(v) for k, v in (params or {}).items()},
+                tags={k: str(v) for k, v in (tags or {}).items()},
+                source=dict(lineage or {}),
+            )
+            return self._insert(new, stored)
+
+    def import_mlflow(self, folder: Path | str, name: str | None = None, **info: Any) -> ModelVersion:
+        """Register an MLflow model folder (onnx or sklearn flavor), keeping its signature and run id."""
+        with tempfile.TemporaryDirectory(prefix="modelyard-") as tmp:
+            imported = from_mlflow(Path(folder), Path(tmp) / "package", name)
+            lineage = {**imported.lineage, **info.pop("lineage", {})}
+            return self.register(imported.package, lineage=lineage, **info)
+
+    def import_triton(self, repo: Path | str, models: Collection[str] | None = None, **info: Any) -> list[ModelVersion]:
+        """Register every `<model>/<version>/model.onnx` of a Triton repository, oldest version first, with
+        `config.pbtxt`'s batching and instance settings."""
+        repo = Path(repo)
+        registered = []
+        for name, triton_version, model_file, config in triton_versions(repo):
+            if models and name not in models:
+                continue
+            with tempfile.TemporaryDirectory(prefix="modelyard-") as tmp:
+                imported = from_triton_version(name, triton_version, model_file, config, Path(tmp) / "p", repo)
+                registered.append(self.register(imported.package, lineage=imported.lineage, **info))
+        if not registered:
+            raise NotFound(
+                f"{repo}: no <model>/<version>/model.onnx found" + (f" for {sorted(models)}" if models else "")
+            )
+        return registered
+
+    def _prepared_package(
+        self,
+        source: Path,
+        work: Path,
+        name: str | None,
+        example: ExampleSource | None,
+        python_class: str | None,
+        options: Mapping[str, Any] | None,
+    ) -> Path:
+        if not is_package(source):
+            build_package(source, work, name=name, example=example, python_class=python_class, options=options)
+            return work
+        manifest = validate_package(source)
+        if (name is None or name == manifest.name) and not options:
+            return source
+        shutil.copytree(source, work)
+        fields = {**manifest.to_dict(), **(options or {}), "name": check_name(name or manifest.name)}
+        write_manifest(work, parse_manifest(fields, "options"))
+        return work
+
+    def _insert(self, new: NewVersion, stored: StoredPackage) -> ModelVersion:
+        try:
+            return self.store.create_model_version(new)
+        except BaseException:
+            if stored.created and not self.store.artifact_in_use(stored.sha256):
+                self.artifacts.delete_package(stored.sha256)
+            raise
+
+    # -- reading -------------------------------------------------------------------------------------------------
+
+    def get(self, ref: str | ModelRef) -> ModelVersion:
+        """A version by `models:/name/3`, `models:/name@alias` or `models:/name` (the latest)."""
+        ref = parse_ref(ref) if isinstance(ref, str) else ref
+        if ref.version is not None:
+            return self.store.get_model_version(ref.name, ref.version)
+        if ref.alias is not None:
+            return self.store.get_aliased_version(ref.name, ref.alias)
+        return self.store.get_latest_version(ref.name)
+
+    def model(self, name: str) -> RegisteredModel:
+        return self.store.get_registered_model(name)
+
+    def list_models(
+        self, name_contains: str | None = None, page_size: int = 100, page_token: str | None = None
+    ) -> Page[RegisteredModel]:
+        return self.store.list_registered_models(name_contains, page_size, page_token)
+
+    def search(
+        self, filter: VersionFilter | None = None, page_size: int = 100, page_token: str | None = None
+    ) -> Page[ModelVersion]:
+        return self.store.search_model_versions(filter, page_size, page_token)
+
+    def download(self, ref: str | ModelRef, dest: Path | str) -> Path:
+        """Copy a version's package into the new folder `dest`, checking its digest."""
+        dest = Path(dest)
+        if dest.exists():
+            raise InvalidArgument(f"dest: {dest} already exists")
+        version = self.get(ref)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        return self.artifacts.fetch(version.artifact_uri, version.sha256, dest)
+
+    # -- changing ------------------------------------------------------------------------------------------------
+
+    def update_model(
+        self, name: str, description: str | None = None, tags: Mapping[str, str] | None = None
+    ) -> RegisteredModel:
+        return self.store.update_registered_model(name, description, tags)
+
+    def delete_version(self, ref: str | ModelRef, force: bool = False) -> ModelVersion:
+        ref = parse_ref(ref) if isinstance(ref, str) else ref
+        if ref.version is None:
+            raise InvalidArgument(f"ref: delete needs an explicit version (models:/{ref.name}/N), not {ref}")
+        deleted = self.store.delete_model_version(ref.name, ref.version, force, self.actor)
+        if not self.store.artifact_in_use(deleted.sha256):
+            self.artifacts.delete_package(deleted.sha256)
+        return deleted
+
+    def set_alias(
+        self, name: str, alias: str, version: int, reason: str = "", evidence: Mapping[str, Any] | None = None
+    ) -> AliasEvent:
+        return self.store.set_alias(check_name(name), check_alias(alias), version, self.actor, reason, evidence)
+
+    def delete_alias(self, name: str, alias: str, reason: str = "") -> AliasEvent:
+        return self.store.delete_alias(name, alias, self.actor, reason)
+
+    def rollback(self, name: str, alias: str, reason: str = "") -> AliasEvent:
+        return self.store.rollback_alias(name, alias, self.actor, reason)
+
+    def history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
+        return self.store.alias_history(name, alias)
+
+    def set_perf_card(self, ref: str | ModelRef, card: Mapping[str, Any]) -> ModelVersion:
+        version = self.get(ref)
+        return self.store.set_perf_card(version.name, version.version, card)
+
+    def package_path(self, ref: str | ModelRef, cache_dir: Path) -> tuple[ModelVersion, Path]:
+        """A local folder holding the version's package: the store itself when local, else a verified copy."""
+        version = self.get(ref)
+        local = self.artifacts.local_path(version.sha256)
+        if local is not None:
+            return version, local
+        cached = cache_dir / version.sha256
+        if not cached.is_dir():
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):  # another process fetched it first
+                self.artifacts.fetch(version.artifact_uri, version.sha256, cached)
+        if not cached.is_dir():
+            raise NotFound(f"package of {version.uri} could not be fetched")
+        return version, cached

@@ -1,0 +1,89 @@
+"""The registry's store interface. The SQLAlchemy implementation is the only one today; the interface keeps the
+registry logic and the CLI independent of it (and lets a REST-backed store come later)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any
+
+from modelyard.registry.entities import (
+    AliasEvent,
+    ModelVersion,
+    NewVersion,
+    Page,
+    RegisteredModel,
+    VersionFilter,
+)
+
+
+class RegistryStore(ABC):
+    @abstractmethod
+    def create_model_version(self, new: NewVersion) -> ModelVersion:
+        """Create the model if needed and add the next version number, atomically."""
+
+    @abstractmethod
+    def get_registered_model(self, name: str) -> RegisteredModel: ...
+
+    @abstractmethod
+    def list_registered_models(
+        self, name_contains: str | None = None, page_size: int = 100, page_token: str | None = None
+    ) -> Page[RegisteredModel]: ...
+
+    @abstractmethod
+    def update_registered_model(
+        self, name: str, description: str | None = None, tags: Mapping[str, str] | None = None
+    ) -> RegisteredModel: ...
+
+    @abstractmethod
+    def get_model_version(self, name: str, version: int) -> ModelVersion: ...
+
+    @abstractmethod
+    def get_latest_version(self, name: str) -> ModelVersion: ...
+
+    @abstractmethod
+    def search_model_versions(
+        self, filter: VersionFilter | None = None, page_size: int = 100, page_token: str | None = None
+    ) -> Page[ModelVersion]: ...
+
+    @abstractmethod
+    def set_perf_card(self, name: str, version: int, card: Mapping[str, Any]) -> ModelVersion: ...
+
+    @abstractmethod
+    def delete_model_version(self, name: str, version: int, force: bool, actor: str) -> ModelVersion:
+        """Delete a version; refused while an alias points at it unless `force`, which deletes those aliases
+        (each deletion recorded in the alias history)."""
+
+    @abstractmethod
+    def artifact_in_use(self, sha256: str) -> bool: ...
+
+    @abstractmethod
+    def resolve_alias(self, name: str, alias: str) -> int: ...
+
+    @abstractmethod
+    def get_aliased_version(self, name: str, alias: str) -> ModelVersion:
+        """The version an alias points at, read in one step (no window between resolving and reading)."""
+
+    @abstractmethod
+    def set_alias(
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        actor: str,
+        reason: str,
+        evidence: Mapping[str, Any] | None = None,
+    ) -> AliasEvent: ...
+
+    @abstractmethod
+    def delete_alias(self, name: str, alias: str, actor: str, reason: str) -> AliasEvent: ...
+
+    @abstractmethod
+    def rollback_alias(self, name: str, alias: str, actor: str, reason: str) -> AliasEvent:
+        """Undo the latest move of the alias that was not itself rolled back (repeated rollbacks walk back)."""
+
+    @abstractmethod
+    def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]: ...
+
+    @abstractmethod
+    def close(self) -> None: ...

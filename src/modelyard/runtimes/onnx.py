@@ -1,0 +1,71 @@
+"""ONNX Runtime: the reference runtime. Sessions are thread safe and release the GIL while running."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelyard.datatypes import from_onnx_type
+from modelyard.errors import InvalidPackage
+from modelyard.manifest import Manifest, RuntimeOptions
+from modelyard.runtimes.base import Tensors
+from modelyard.signature import Signature, TensorSpec
+
+
+def _providers(options: RuntimeOptions, device: str) -> list[str]:
+    import onnxruntime as ort
+
+    available = set(ort.get_available_providers())
+    wanted = list(options.providers)
+    if not wanted:
+        wanted = ["CUDAExecutionProvider"] if device.startswith("cuda") else []
+    chosen = [p for p in wanted if p in available]
+    return [*chosen, "CPUExecutionProvider"] if "CPUExecutionProvider" not in chosen else chosen
+
+
+def open_session(path: Path, options: RuntimeOptions | None = None, device: str = "cpu") -> Any:
+    import onnxruntime as ort
+
+    options = options or RuntimeOptions()
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if options.intra_op_threads:
+        so.intra_op_num_threads = options.intra_op_threads
+    if options.inter_op_threads:
+        so.inter_op_num_threads = options.inter_op_threads
+    try:
+        return ort.InferenceSession(str(path), sess_options=so, providers=_providers(options, device))
+    except Exception as exc:  # ORT raises its own pybind exception types
+        raise InvalidPackage(f"{path.name}: ONNX Runtime cannot load this model: {exc}") from None
+
+
+def _spec(arg: Any) -> TensorSpec:
+    shape = tuple(d if isinstance(d, int) and d >= 0 else -1 for d in (arg.shape or ()))
+    return TensorSpec(name=arg.name, datatype=from_onnx_type(arg.type), shape=shape)  # type: ignore[arg-type]
+
+
+class OnnxRuntime:
+    thread_safe = True
+
+    def __init__(self, path: Path, options: RuntimeOptions | None = None, device: str = "cpu") -> None:
+        self.session = open_session(path, options, device)
+        self._outputs = [o.name for o in self.session.get_outputs()]
+
+    @classmethod
+    def load(cls, package_dir: Path, manifest: Manifest) -> OnnxRuntime:
+        return cls(package_dir / manifest.artifact, manifest.runtime, manifest.instances.device)
+
+    def native_signature(self) -> Signature:
+        return Signature(
+            inputs=tuple(_spec(a) for a in self.session.get_inputs()),
+            outputs=tuple(_spec(a) for a in self.session.get_outputs()),
+        )
+
+    def predict(self, inputs: Tensors) -> dict[str, np.ndarray]:
+        results = self.session.run(self._outputs, dict(inputs))
+        return dict(zip(self._outputs, results, strict=True))
+
+    def unload(self) -> None:
+        self.session = None

@@ -1,0 +1,53 @@
+"""Settings: the only place that reads the environment.
+
+Every value comes from `MODELYARD_*` variables (nested concerns use a double underscore, for example
+`MODELYARD_REGISTRY__DATABASE_URL`), is read when `Settings()` is built, and is then passed down. Nothing reads the
+environment at import time, so tests build their own `Settings(home=tmp_path)` and never leak into each other.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class RegistrySettings(BaseModel):
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the registry database; default: SQLite file under MODELYARD_HOME.",
+    )
+    busy_timeout_s: float = Field(default=30.0, gt=0, description="How long a writer waits for SQLite's lock.")
+
+
+class ArtifactSettings(BaseModel):
+    url: str | None = Field(
+        default=None,
+        description="fsspec URL of the artifact store (file path, s3://bucket/prefix, hdfs://...); "
+        "default: the artifacts/ folder under MODELYARD_HOME.",
+    )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MODELYARD_", env_nested_delimiter="__", extra="ignore", validate_default=True
+    )
+
+    home: Path = Field(default=Path("~/.modelyard"), description="Where the embedded database and artifacts live.")
+    registry: RegistrySettings = Field(default_factory=RegistrySettings)
+    artifacts: ArtifactSettings = Field(default_factory=ArtifactSettings)
+
+    @property
+    def home_dir(self) -> Path:
+        return self.home.expanduser()
+
+    @property
+    def database_url(self) -> str:
+        if self.registry.database_url:
+            return self.registry.database_url
+        return f"sqlite:///{self.home_dir / 'registry.db'}"
+
+    @property
+    def artifact_url(self) -> str:
+        return self.artifacts.url or str(self.home_dir / "artifacts")

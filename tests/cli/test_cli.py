@@ -1,0 +1,144 @@
+"""The real `modelyard` command in a subprocess, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def run(home: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "MODELYARD_HOME": str(home), "COLUMNS": "200"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "modelyard", *args], capture_output=True, text=True, env=env, timeout=120
+    )
+    if ok:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int, text: str) -> None:
+    assert proc.returncode == code
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert text in lines[0]
+
+
+def test_register_alias_history_rollback(tmp_path: Path, mlp_path: Path) -> None:
+    home = tmp_path / "home"
+    reg = run(
+        home,
+        "models",
+        "register",
+        str(mlp_path),
+        "--name",
+        "fraud",
+        "--metric",
+        "auc=0.93",
+        "--param",
+        "lr=0.01",
+        "--tag",
+        "team=risk",
+        "--lineage",
+        "run_id=r7",
+        "-d",
+        "first",
+        "--json",
+    )
+    version = json.loads(reg.stdout)
+    assert (version["version"], version["metrics"], version["source"]) == (1, {"auc": 0.93}, {"run_id": "r7"})
+    run(home, "models", "register", str(mlp_path), "--name", "fraud")
+    run(home, "alias", "set", "fraud", "production", "1", "--reason", "launch")
+    moved = run(home, "alias", "set", "fraud", "production", "2", "-r", "retrain")
+    assert "1 → 2" in moved.stdout
+    back = run(home, "alias", "rollback", "fraud", "production", "-r", "regression")
+    assert "2 → 1 (rollback)" in back.stdout
+    shown = json.loads(run(home, "models", "show", "models:/fraud@production", "--json").stdout)
+    assert shown["version"] == 1
+    assert shown["aliases"] == ["production"]
+    history = json.loads(run(home, "alias", "history", "fraud", "production", "--json").stdout)
+    assert [(e["kind"], e["to_version"], e["reason"]) for e in history] == [
+        ("set", 1, "launch"),
+        ("set", 2, "retrain"),
+        ("rollback", 1, "regression"),
+    ]
+    found = json.loads(run(home, "models", "search", "--tag", "team=risk", "--json").stdout)
+    assert [v["version"] for v in found["items"]] == [1]
+    listed = run(home, "models", "list").stdout
+    assert "fraud" in listed
+    assert "production→1" in listed
+
+
+def test_package_then_register_sklearn_warns_about_pickles(
+    tmp_path: Path, sklearn_model: tuple[Path, np.ndarray]
+) -> None:
+    path, example = sklearn_model
+    np.save(tmp_path / "example.npy", example)
+    packaged = run(
+        tmp_path / "home",
+        "package",
+        str(path),
+        str(tmp_path / "pkg"),
+        "--example",
+        str(tmp_path / "example.npy"),
+    )
+    assert "predict_proba" in packaged.stdout
+    assert "runs its code" in packaged.stderr
+    registered = run(tmp_path / "home", "models", "register", str(tmp_path / "pkg"), "--name", "churn")
+    assert "models:/churn/1" in registered.stdout
+    run(tmp_path / "home", "models", "download", "churn/1", str(tmp_path / "dl"))
+    assert (tmp_path / "dl" / "modelyard.yaml").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "text"),
+    [
+        (["models", "show", "models:/nope/3"], 3, "model 'nope' is not registered"),
+        (["models", "show", "bad ref!"], 2, "model reference"),
+        (["models", "register", "/does/not/exist"], 2, "does not exist"),
+        (["models", "register", "{mlp}", "--metric", "auc=high"], 2, "--metric auc=high"),
+        (["models", "register", "{mlp}", "--tag", "novalue"], 2, "--tag 'novalue'"),
+        (["alias", "rollback", "fraud", "production"], 3, "not registered"),
+        (["alias", "set", "fraud", "latest", "1"], 2, "reserved"),
+        (["models", "search", "--page-token", "garbage"], 2, "page_token"),
+    ],
+)
+def test_errors_are_one_line_without_traceback(
+    tmp_path: Path, mlp_path: Path, args: list[str], code: int, text: str
+) -> None:
+    argv = [a.replace("{mlp}", str(mlp_path)) for a in args]
+    assert_one_line_error(run(tmp_path / "home", *argv, ok=False), code, text)
+
+
+def test_delete_refused_while_aliased(tmp_path: Path, mlp_path: Path) -> None:
+    home = tmp_path / "home"
+    run(home, "models", "register", str(mlp_path), "--name", "fraud")
+    run(home, "alias", "set", "fraud", "production", "1")
+    assert_one_line_error(run(home, "models", "delete", "fraud/1", ok=False), 5, "fraud@production")
+    run(home, "models", "delete", "fraud/1", "--force")
+    assert_one_line_error(run(home, "models", "show", "fraud/1", ok=False), 3, "no version 1")
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    proc = run(tmp_path / "home", "--debug", "models", "show", "nope", ok=False)
+    assert proc.returncode == 3
+    assert "Traceback" in proc.stderr
+
+
+def test_every_command_has_help(tmp_path: Path) -> None:
+    for args in (
+        ["--help"],
+        ["models", "--help"],
+        ["models", "register", "--help"],
+        ["alias", "--help"],
+        ["alias", "rollback", "--help"],
+        ["package", "--help"],
+        ["demo", "--help"],
+    ):
+        assert "Usage" in run(tmp_path, *args).stdout

@@ -1,0 +1,93 @@
+"""Shared fixtures: real SQLite always, real PostgreSQL when MODELYARD_TEST_POSTGRES_URL is set, real models."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import create_engine, text
+
+from modelyard import examples
+from modelyard.registry import ArtifactStore, Registry
+from modelyard.registry.sql import SqlAlchemyStore
+from modelyard.registry.sql.engine import normalize_url
+from modelyard.settings import Settings
+
+POSTGRES_URL = os.environ.get("MODELYARD_TEST_POSTGRES_URL")
+DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if POSTGRES_URL:
+        return
+    skip = pytest.mark.skip(reason="MODELYARD_TEST_POSTGRES_URL is not set")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def mlp_path(model_dir: Path) -> Path:
+    return examples.mlp_onnx(model_dir / "mlp.onnx", sizes=(4, 8, 2))
+
+
+@pytest.fixture(scope="session")
+def sklearn_model(model_dir: Path) -> tuple[Path, np.ndarray]:
+    pytest.importorskip("sklearn")
+    return examples.sklearn_pipeline(model_dir / "churn.joblib")
+
+
+def _postgres_schema_url() -> Iterator[str]:
+    assert POSTGRES_URL
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(normalize_url(POSTGRES_URL))
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    try:
+        yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty registry database: a SQLite file, or a PostgreSQL schema of its own."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'registry.db'}"
+    else:
+        yield from _postgres_schema_url()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(home=tmp_path / "home", registry={"database_url": database_url})  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[SqlAlchemyStore]:
+    s = SqlAlchemyStore(database_url)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def registry(settings: Settings) -> Iterator[Registry]:
+    with Registry.from_settings(settings, actor="tester") as r:
+        yield r
+
+
+@pytest.fixture
+def artifacts(tmp_path: Path) -> ArtifactStore:
+    return ArtifactStore(str(tmp_path / "artifacts"))

@@ -1,0 +1,57 @@
+from pathlib import Path
+
+import pytest
+
+from modelyard.errors import NotFound, StorageError
+from modelyard.registry import ArtifactStore
+from modelyard.registry.artifacts import package_digest
+
+
+def make_package(folder: Path, content: str = "weights") -> Path:
+    (folder / "sub").mkdir(parents=True)
+    (folder / "model.bin").write_text(content)
+    (folder / "sub" / "vocab.txt").write_text("a b c")
+    (folder / "__pycache__").mkdir()
+    (folder / "__pycache__" / "x.pyc").write_text("ignored")
+    return folder
+
+
+def test_digest_depends_on_content_and_paths_only(tmp_path: Path) -> None:
+    a = package_digest(make_package(tmp_path / "a"))
+    assert a == package_digest(make_package(tmp_path / "b"))
+    assert a != package_digest(make_package(tmp_path / "c", content="other"))
+    (tmp_path / "b" / "model.bin").rename(tmp_path / "b" / "renamed.bin")
+    assert a != package_digest(tmp_path / "b")
+
+
+def test_put_is_content_addressed_and_idempotent(artifacts: ArtifactStore, tmp_path: Path) -> None:
+    first = artifacts.put_package(make_package(tmp_path / "a"))
+    again = artifacts.put_package(make_package(tmp_path / "b"))
+    assert first.created
+    assert not again.created
+    assert first.uri == again.uri
+    assert first.uri.endswith(first.sha256)
+    assert not any((Path(artifacts.root) / "tmp").iterdir())
+
+
+def test_fetch_verifies_the_digest(artifacts: ArtifactStore, tmp_path: Path) -> None:
+    stored = artifacts.put_package(make_package(tmp_path / "a"))
+    fetched = artifacts.fetch(stored.uri, stored.sha256, tmp_path / "copy")
+    assert (fetched / "sub" / "vocab.txt").read_text() == "a b c"
+    local = artifacts.local_path(stored.sha256)
+    assert local is not None
+    (local / "model.bin").write_text("tampered")
+    with pytest.raises(StorageError, match="damaged"):
+        artifacts.fetch(stored.uri, stored.sha256, tmp_path / "copy2")
+    assert not (tmp_path / "copy2").exists()
+    artifacts.delete_package(stored.sha256)
+    with pytest.raises(NotFound):
+        artifacts.fetch(stored.uri, stored.sha256, tmp_path / "copy3")
+
+
+def test_memory_filesystem_url_works(tmp_path: Path) -> None:
+    store = ArtifactStore("memory://modelyard-test")
+    stored = store.put_package(make_package(tmp_path / "a"))
+    assert stored.uri.startswith("memory://")
+    assert store.local_path(stored.sha256) is None
+    assert (store.fetch(stored.uri, stored.sha256, tmp_path / "copy") / "model.bin").read_text() == "weights"
