@@ -8,7 +8,6 @@ import traceback
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from pydantic import ValidationError
 
@@ -60,31 +59,25 @@ def demo(ctx: typer.Context) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Typer handles usage errors and --help itself (standalone mode, exit 2 / 0); everything that reaches here is
+    ours to report in one line."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
-        code = app(args=args, standalone_mode=False, prog_name="modelyard")
-    except click.exceptions.Abort:
-        err.print("aborted")
-        code = 130
-    except click.ClickException as exc:
-        exc.show()
-        code = exc.exit_code
+        app(args=args, prog_name="modelyard")
     except ModelyardError as exc:
         if debug:
             traceback.print_exc()
-        err.print(f"error: {exc.message}", markup=False, style="red")
-        code = exc.exit_code
+        _fail(f"error: {exc.message}", exc.exit_code)
     except ValidationError as exc:
-        err.print(f"error: settings: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}", markup=False, style="red")
-        code = 2
+        first = exc.errors()[0]
+        _fail(f"error: settings: {'.'.join(map(str, first['loc']))}: {first['msg']}", 2)
     except Exception as exc:
         if debug:
             raise
-        err.print(
-            f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
-            markup=False,
-            style="red",
-        )
-        code = 70
-    sys.exit(code if isinstance(code, int) else 0)
+        _fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)", 70)
+
+
+def _fail(message: str, code: int) -> None:
+    err.print(message, markup=False, style="red")
+    sys.exit(code)
