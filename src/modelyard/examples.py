@@ -93,6 +93,37 @@ def cnn_onnx(path: Path | str, seed: int = 0) -> Path:
     return _save(graph, path)
 
 
+def mixed_onnx(path: Path | str) -> Path:
+    """Three inputs and outputs of three datatypes: `a` FP32 [-1, 4] → `total` (row sums), `ids` INT64 [-1, 2] →
+    `doubled`, `names` BYTES [-1, 1] → `echo` (unchanged). For protocol tests: one model covers every codec path."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes = [
+        helper.make_node("ReduceSum", ["a", "axes"], ["total"], keepdims=0),
+        helper.make_node("Mul", ["ids", "two"], ["doubled"]),
+        helper.make_node("Identity", ["names"], ["echo"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "mixed",
+        [
+            helper.make_tensor_value_info("a", TensorProto.FLOAT, ["batch", 4]),
+            helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", 2]),
+            helper.make_tensor_value_info("names", TensorProto.STRING, ["batch", 1]),
+        ],
+        [
+            helper.make_tensor_value_info("total", TensorProto.FLOAT, ["batch"]),
+            helper.make_tensor_value_info("doubled", TensorProto.INT64, ["batch", 2]),
+            helper.make_tensor_value_info("echo", TensorProto.STRING, ["batch", 1]),
+        ],
+        [
+            numpy_helper.from_array(np.array([1], np.int64), "axes"),
+            numpy_helper.from_array(np.array(2, np.int64), "two"),
+        ],
+    )
+    return _save(graph, path)
+
+
 def churn_data(n: int = 400, features: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A synthetic tabular classification set: label 1 when a fixed linear score is positive, with noise."""
     rng = np.random.default_rng(seed)

@@ -29,6 +29,15 @@ class ArtifactSettings(BaseModel):
     )
 
 
+class ServerSettings(BaseModel):
+    host: str = Field(default="127.0.0.1", description="Bind address; 127.0.0.1 unless told otherwise.")
+    http_port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=64, description="HTTP worker processes, each with its own instances.")
+    max_body_mb: float = Field(default=64, gt=0)
+    drain_timeout_s: float = Field(default=30, ge=0)
+    spec_file: Path | None = Field(default=None, description="Set by `modelyard serve` for its worker processes.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MODELYARD_", env_nested_delimiter="__", extra="ignore", validate_default=True
@@ -37,6 +46,7 @@ class Settings(BaseSettings):
     home: Path = Field(default=Path("~/.modelyard"), description="Where the embedded database and artifacts live.")
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
     artifacts: ArtifactSettings = Field(default_factory=ArtifactSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
 
     @property
     def home_dir(self) -> Path:

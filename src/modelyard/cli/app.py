@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from modelyard.cli import alias, models
 from modelyard.cli.package import package
 from modelyard.cli.render import err, out
+from modelyard.cli.serve import serve
 from modelyard.cli.state import CliState, state
 from modelyard.errors import ModelyardError
 from modelyard.settings import Settings
@@ -28,6 +29,7 @@ app = typer.Typer(
 app.add_typer(models.app, name="models")
 app.add_typer(alias.app, name="alias")
 app.command()(package)
+app.command()(serve)
 
 
 @app.callback()

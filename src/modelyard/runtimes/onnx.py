@@ -46,12 +46,20 @@ def _spec(arg: Any) -> TensorSpec:
     return TensorSpec(name=arg.name, datatype=from_onnx_type(arg.type), shape=shape)  # type: ignore[arg-type]
 
 
+def _as_str(array: np.ndarray) -> np.ndarray:
+    """ONNX Runtime string tensors hold `str`; it would turn a bytes element into the text "b'...'"."""
+    out = np.empty(array.shape, dtype=object)
+    out.ravel()[:] = [v.decode("utf-8", errors="replace") if isinstance(v, bytes) else str(v) for v in array.ravel()]
+    return out
+
+
 class OnnxRuntime:
     thread_safe = True
 
     def __init__(self, path: Path, options: RuntimeOptions | None = None, device: str = "cpu") -> None:
         self.session = open_session(path, options, device)
         self._outputs = [o.name for o in self.session.get_outputs()]
+        self._strings = frozenset(i.name for i in self.session.get_inputs() if i.type == "tensor(string)")
 
     @classmethod
     def load(cls, package_dir: Path, manifest: Manifest) -> OnnxRuntime:
@@ -64,7 +72,10 @@ class OnnxRuntime:
         )
 
     def predict(self, inputs: Tensors) -> dict[str, np.ndarray]:
-        results = self.session.run(self._outputs, dict(inputs))
+        feed = dict(inputs)
+        for name in self._strings.intersection(feed):
+            feed[name] = _as_str(feed[name])
+        results = self.session.run(self._outputs, feed)
         return dict(zip(self._outputs, results, strict=True))
 
     def unload(self) -> None:

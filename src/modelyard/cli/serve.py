@@ -1,0 +1,115 @@
+"""`modelyard serve`: resolve what to serve, print how to call it, then become the HTTP server."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from modelyard.cli.render import out
+from modelyard.cli.state import CliState, state
+from modelyard.errors import InvalidArgument
+from modelyard.runtimes import example_from_signature
+from modelyard.server.spec import ServeSpec, SourceSpec
+from modelyard.signature import Signature
+
+
+def overrides(
+    max_batch_size: int | None, max_queue_delay_us: int | None, instances: int | None, intra_op_threads: int | None
+) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if max_batch_size is not None:
+        changes["max_batch_size"] = max_batch_size
+    if max_queue_delay_us is not None:
+        changes["batching"] = {"max_queue_delay_us": max_queue_delay_us}
+    if instances is not None:
+        changes["instances"] = {"count": instances}
+    if intra_op_threads is not None:
+        changes["runtime"] = {"intra_op_threads": intra_op_threads}
+    return changes
+
+
+def curl_example(host: str, port: int, spec: SourceSpec) -> str | None:
+    from modelyard.manifest import read_manifest
+
+    signature: Signature = read_manifest(Path(spec.package_dir)).signature
+    example = example_from_signature(signature)
+    if sum(a.size for a in example.values()) > 64 or any(a.dtype.kind == "O" for a in example.values()):
+        return None
+    inputs = [
+        {"name": n, "datatype": s.datatype, "shape": list(a.shape), "data": a.ravel().tolist()}
+        for (n, a), s in zip(example.items(), signature.inputs, strict=True)
+    ]
+    body = orjson.dumps({"inputs": inputs}).decode()
+    return f"curl -s http://{host}:{port}/v2/models/{spec.name}/infer -d '{body}'"
+
+
+def start_server(
+    s: CliState, specs: list[SourceSpec], host: str, port: int, workers: int, changes: dict[str, Any]
+) -> None:
+    if not specs:
+        raise InvalidArgument(
+            "nothing to serve: name registry references (fraud@production), model files or folders, or --alias"
+        )
+    for spec in specs:
+        spec.overrides.update(changes)
+    server = s.settings.server
+    serve_spec = ServeSpec(
+        models=specs,
+        workers=workers,
+        max_body_bytes=int(server.max_body_mb * (1 << 20)),
+        drain_timeout_s=server.drain_timeout_s,
+    )
+    path = serve_spec.write(s.settings.home_dir / "run" / f"serve-{port}-{os.getpid()}.json")
+    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
+    for spec in specs:
+        aliases = f" (aliases: {', '.join(spec.aliases)})" if spec.aliases else ""
+        out.print(f"serving {spec.name} version {spec.version}{aliases}")
+    out.print(f"Open Inference Protocol V2 on http://{host}:{port}  (Ctrl-C stops)")
+    example = next((c for c in (curl_example(shown, port, sp) for sp in specs) if c), None)
+    if example:
+        out.print("try:", example, soft_wrap=True)
+    out.print(f"or from Python: tritonclient.http.InferenceServerClient('{shown}:{port}')", soft_wrap=True)
+    sys.stdout.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "modelyard.server.run", str(path), host, str(port), str(workers)])
+
+
+def serve(
+    ctx: typer.Context,
+    targets: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Registry references (fraud@production, churn/3), model files, package folders, "
+            "or a Triton repository."
+        ),
+    ] = None,
+    alias: Annotated[str | None, typer.Option(help="Also serve every registered model that has this alias.")] = None,
+    name: Annotated[str | None, typer.Option(help="Serve a single model file or package under this name.")] = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
+    http_port: Annotated[int | None, typer.Option(help="HTTP port (default 8000).")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="HTTP worker processes (default 1).")] = None,
+    max_batch_size: Annotated[int | None, typer.Option(min=0, help="Override every model's max_batch_size.")] = None,
+    max_queue_delay_us: Annotated[int | None, typer.Option(min=0)] = None,
+    instances: Annotated[int | None, typer.Option(min=1, help="Instances per model and worker.")] = None,
+    intra_op_threads: Annotated[int | None, typer.Option(min=1)] = None,
+) -> None:
+    """Serve models over the Open Inference Protocol V2 (HTTP, binary tensors), with dynamic batching."""
+    from modelyard.server.sources import SourceResolver
+
+    s = state(ctx)
+    needs_registry = alias is not None or any(not Path(t).exists() for t in targets or [])
+    resolver = SourceResolver(s.settings.home_dir / "cache", s.registry() if needs_registry else None)
+    specs = resolver.resolve(list(targets or []), name=name, alias=alias)
+    server = s.settings.server
+    start_server(
+        s,
+        specs,
+        host or server.host,
+        http_port if http_port is not None else server.http_port,
+        workers or server.workers,
+        overrides(max_batch_size, max_queue_delay_us, instances, intra_op_threads),
+    )

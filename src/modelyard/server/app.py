@@ -1,0 +1,54 @@
+"""Build the ASGI app of one worker process from a ServeSpec."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from modelyard.server.dataplane import DataPlane
+from modelyard.server.manager import ModelManager
+from modelyard.server.rest import RestApp
+from modelyard.server.spec import ServeSpec
+from modelyard.settings import Settings
+
+log = logging.getLogger("modelyard.server")
+
+
+def build_app(spec: ServeSpec) -> RestApp:
+    manager = ManagerFromSpec(spec)
+    dataplane = DataPlane(manager.manager, manager.resolve)
+    return RestApp(dataplane, spec.max_body_bytes, on_startup=manager.start, on_shutdown=manager.manager.close)
+
+
+class ManagerFromSpec:
+    """Loads the spec's models at startup; `resolve` finds a spec model again by name after an unload."""
+
+    def __init__(self, spec: ServeSpec) -> None:
+        self.spec = spec
+        self.manager = ModelManager(workers=spec.workers, drain_timeout_s=spec.drain_timeout_s)
+        for source in spec.models:
+            self.manager.expected.add((source.name, source.version))
+
+    async def start(self) -> None:
+        started = time.perf_counter()
+        await asyncio.gather(*(self.manager.load(s.source()) for s in self.spec.models))
+        log.info("%d model(s) loaded and warmed up in %.2f s", len(self.spec.models), time.perf_counter() - started)
+
+    async def resolve(self, name: str) -> list:  # type: ignore[type-arg]
+        base, _, tail = name.partition("@")
+        base, _, version = base.partition("/")
+        return [
+            s.source()
+            for s in self.spec.models
+            if s.name == base and (not version or s.version == version) and (not tail or tail in s.aliases)
+        ]
+
+
+def create_app() -> RestApp:
+    """Factory for the HTTP server's worker processes: the spec path comes from the settings."""
+    settings = Settings()
+    if settings.server.spec_file is None:
+        raise RuntimeError("MODELYARD_SERVER__SPEC_FILE is not set; start servers with `modelyard serve`")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    return build_app(ServeSpec.read(settings.server.spec_file))

@@ -1,0 +1,91 @@
+"""The one data plane: REST, gRPC, batch jobs and the profiler call these methods; transports only convert
+types and map errors."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from modelyard import __version__
+from modelyard.errors import NotFound
+from modelyard.server.manager import ModelManager
+from modelyard.server.model import ModelSource, ServedModel
+from modelyard.server.triton import PLATFORMS, model_config
+from modelyard.server.types import InferRequest, InferResponse
+
+EXTENSIONS = ["binary_tensor_data", "model_repository", "model_configuration", "statistics"]
+
+Resolver = Callable[[str], Awaitable[list[ModelSource]]]
+
+
+class DataPlane:
+    def __init__(self, manager: ModelManager, resolver: Resolver | None = None) -> None:
+        self.manager = manager
+        self.resolver = resolver
+
+    def live(self) -> bool:
+        return True
+
+    def ready(self) -> bool:
+        return self.manager.ready()
+
+    def server_metadata(self) -> dict[str, Any]:
+        return {"name": "modelyard", "version": __version__, "extensions": EXTENSIONS}
+
+    def model(self, name: str, version: str | None = None) -> ServedModel:
+        return self.manager.get(name, version)
+
+    def model_metadata(self, name: str, version: str | None = None) -> dict[str, Any]:
+        model = self.model(name, version)
+        return {
+            "name": model.name,
+            "versions": sorted(self.manager.models.get(model.name, {})),
+            "platform": PLATFORMS[model.manifest.format],
+            "inputs": [s.model_dump(mode="json") for s in model.signature.inputs],
+            "outputs": [s.model_dump(mode="json") for s in model.signature.outputs],
+        }
+
+    def model_ready(self, name: str, version: str | None = None) -> bool:
+        try:
+            model = self.model(name, version)
+        except NotFound:
+            return False
+        return model.batcher is not None
+
+    async def infer(self, name: str, version: str | None, request: InferRequest) -> InferResponse:
+        return await self.model(name, version).infer(request)
+
+    def model_config(self, name: str, version: str | None = None) -> dict[str, Any]:
+        model = self.model(name, version)
+        return model_config(model.name, model.version, model.manifest)
+
+    def model_stats(self, name: str | None = None, version: str | None = None) -> dict[str, Any]:
+        if name is None:
+            models = [m for versions in self.manager.models.values() for m in versions.values()]
+        elif version is None and "@" not in name:
+            models = list(self.manager.models.get(name, {}).values())
+            if not models:
+                raise NotFound(f"model {name!r} is not loaded")
+        else:
+            models = [self.model(name, version)]
+        return {"model_stats": [m.stats.to_triton(m.name, m.version) for m in models]}
+
+    def repository_index(self) -> list[dict[str, str]]:
+        return [
+            {"name": e.name, "version": e.version, "state": e.state, **({"reason": e.reason} if e.reason else {})}
+            for e in self.manager.index()
+        ]
+
+    async def load(self, name: str) -> list[str]:
+        """Load a model by name or reference (`fraud`, `fraud@production`, `fraud/3`) through the resolver."""
+        if self.resolver is None:
+            raise NotFound("this server has no model repository or registry to load from")
+        sources = await self.resolver(name)
+        if not sources:
+            raise NotFound(f"no model {name!r} in this server's repository")
+        for source in sources:
+            await self.manager.load(source)
+        return [s.version for s in sources]
+
+    async def unload(self, name: str) -> list[str]:
+        return await self.manager.unload(name)

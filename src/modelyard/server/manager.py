@@ -1,0 +1,114 @@
+"""Which models are loaded, under which names, versions and aliases; loading and unloading without a restart."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from modelyard.errors import NotFound, Unavailable
+from modelyard.server.model import ModelSource, ServedModel
+
+
+@dataclass(frozen=True, slots=True)
+class IndexEntry:
+    name: str
+    version: str
+    state: str
+    reason: str = ""
+
+
+def _version_order(version: str) -> tuple[int, int | str]:
+    return (0, int(version)) if version.isdigit() else (1, version)
+
+
+class ModelManager:
+    def __init__(self, workers: int = 1, drain_timeout_s: float = 30.0) -> None:
+        self.workers = workers
+        self.drain_timeout_s = drain_timeout_s
+        self.models: dict[str, dict[str, ServedModel]] = {}
+        self.aliases: dict[tuple[str, str], str] = {}
+        self.failed: dict[tuple[str, str], str] = {}
+        self.expected: set[tuple[str, str]] = set()
+        self.newest: dict[str, str] = {}  # default version per name, kept current on load and unload
+
+    async def load(self, source: ModelSource) -> ServedModel:
+        """Load in a thread (the event loop keeps serving), then swap it in; an older copy is drained after."""
+        key = (source.name, source.version)
+        self.expected.add(key)
+        try:
+            model = await asyncio.to_thread(ServedModel.load, source, self.workers)
+        except Exception as exc:
+            self.failed[key] = str(exc)
+            raise
+        self.failed.pop(key, None)
+        model.start()
+        previous = self.models.setdefault(source.name, {}).get(source.version)
+        self.models[source.name][source.version] = model
+        for alias in source.aliases:
+            self.aliases[(source.name, alias)] = source.version
+        self.newest[source.name] = max(self.models[source.name], key=_version_order)
+        if previous is not None:
+            await self._retire(previous)
+        return model
+
+    async def unload(self, name: str, version: str | None = None) -> list[str]:
+        versions = self.models.get(name, {})
+        if not versions:
+            raise NotFound(f"model {name!r} is not loaded")
+        chosen = [version] if version is not None else list(versions)
+        for v in chosen:
+            if v not in versions:
+                raise NotFound(f"model {name!r} has no loaded version {v}")
+        for v in chosen:
+            model = versions.pop(v)
+            self.expected.discard((name, v))
+            self.aliases = {k: ver for k, ver in self.aliases.items() if not (k[0] == name and ver == v)}
+            await self._retire(model)
+        if versions:
+            self.newest[name] = max(versions, key=_version_order)
+        else:
+            del self.models[name]
+            self.newest.pop(name, None)
+        return chosen
+
+    async def _retire(self, model: ServedModel) -> None:
+        await model.drain(self.drain_timeout_s)
+        model.close()
+
+    def get(self, name: str, version: str | None = None) -> ServedModel:
+        """By name (the newest loaded version), `name@alias`, or name and version."""
+        base, _, alias = name.partition("@")
+        versions = self.models.get(base)
+        if not versions:
+            if any(k[0] == base for k in self.failed):
+                raise Unavailable(f"model {base!r} failed to load: {self.failed_reason(base)}")
+            raise NotFound(f"model {base!r} is not loaded")
+        if alias and alias != "latest":
+            aliased = self.aliases.get((base, alias))
+            if aliased is None:
+                raise NotFound(f"model {base!r} has no alias {alias!r} on this server")
+            if version is not None and version != aliased:
+                raise NotFound(f"{base}@{alias} is version {aliased}, not {version}")
+            version = aliased
+        if version is None:
+            version = self.newest[base]
+        model = versions.get(version)
+        if model is None:
+            raise NotFound(f"model {base!r} has no loaded version {version!r} (loaded: {', '.join(sorted(versions))})")
+        return model
+
+    def failed_reason(self, name: str) -> str:
+        return next((r for (n, _), r in self.failed.items() if n == name), "")
+
+    def ready(self) -> bool:
+        loaded = {(n, v) for n, vs in self.models.items() for v in vs}
+        return self.expected <= loaded
+
+    def index(self) -> list[IndexEntry]:
+        entries = [IndexEntry(n, v, "READY") for n, vs in sorted(self.models.items()) for v in sorted(vs)]
+        entries += [IndexEntry(n, v, "UNAVAILABLE", reason) for (n, v), reason in sorted(self.failed.items())]
+        return entries
+
+    async def close(self) -> None:
+        for name in list(self.models):
+            await self.unload(name)

@@ -1,0 +1,167 @@
+"""One loaded model version: its runtime instances, its batcher and its statistics."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelyard.datatypes import from_numpy
+from modelyard.errors import InvalidArgument
+from modelyard.manifest import Manifest, parse_manifest, read_manifest
+from modelyard.packaging.builder import package_example
+from modelyard.runtimes import Runtime, load_runtime
+from modelyard.server.batcher import Batcher
+from modelyard.server.batching import BatchPolicy
+from modelyard.server.stats import ModelStats
+from modelyard.server.types import InferOutput, InferRequest, InferResponse
+from modelyard.server.validation import InputChecker, batch_key
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSource:
+    """What to load: a package folder served as `name` version `version`, with manifest fields overridden."""
+
+    name: str
+    version: str
+    package_dir: str
+    aliases: tuple[str, ...] = ()
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+def merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """Nested update: `{"batching": {"max_queue_delay_us": 0}}` changes one field and keeps the others."""
+    out = dict(base)
+    for key, value in changes.items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def effective_manifest(source: ModelSource, workers: int = 1) -> Manifest:
+    manifest = read_manifest(Path(source.package_dir))
+    fields = merge(manifest.to_dict(), {**source.overrides, "name": source.name})
+    runtime = dict(fields.get("runtime") or {})
+    if not runtime.get("intra_op_threads"):
+        # Each worker process runs its own instances: share the cores out instead of oversubscribing them.
+        count = int((fields.get("instances") or {}).get("count", 1))
+        runtime["intra_op_threads"] = max(1, (os.cpu_count() or 1) // max(1, workers * count))
+        fields["runtime"] = runtime
+    return parse_manifest(fields, f"{source.package_dir} with overrides")
+
+
+def load_instances(package_dir: Path, manifest: Manifest) -> list[Runtime]:
+    """`instances.count` runtimes; a thread-safe runtime is loaded once and shared by its instance threads."""
+    first = load_runtime(package_dir, manifest)
+    if first.thread_safe:
+        return [first] * manifest.instances.count
+    return [first] + [load_runtime(package_dir, manifest) for _ in range(manifest.instances.count - 1)]
+
+
+class ServedModel:
+    def __init__(self, source: ModelSource, manifest: Manifest, instances: list[Runtime]) -> None:
+        self.name = source.name
+        self.version = source.version
+        self.source = source
+        self.manifest = manifest
+        self.signature = manifest.signature
+        self.instances = instances
+        self.stats = ModelStats()
+        self.load_seconds = 0.0
+        self.batcher: Batcher | None = None
+        self.compute_estimate_s: float | None = None
+        self._output_types = {s.name: s.datatype for s in manifest.signature.outputs}
+        self.checker = InputChecker(manifest.signature, manifest.max_batch_size)
+
+    @classmethod
+    def load(cls, source: ModelSource, workers: int = 1) -> ServedModel:
+        """Load and warm up (blocking: call it from a thread). The batcher is attached on the event loop."""
+        start = time.perf_counter()
+        manifest = effective_manifest(source, workers)
+        package_dir = Path(source.package_dir)
+        model = cls(source, manifest, load_instances(package_dir, manifest))
+        model.warm_up(package_dir)
+        model.load_seconds = time.perf_counter() - start
+        return model
+
+    def warm_up(self, package_dir: Path) -> None:
+        """Run the example through each instance (first calls allocate), and time the last run: the batcher's
+        first estimate of how long a batch computes."""
+        example = package_example(package_dir, self.manifest)
+        for runtime in {id(r): r for r in self.instances}.values():
+            runtime.predict(example)
+            start = time.perf_counter()
+            runtime.predict(example)
+            self.compute_estimate_s = time.perf_counter() - start
+
+    def start(self) -> None:
+        b = self.manifest.batching
+        policy = BatchPolicy(
+            max_batch_size=self.manifest.max_batch_size,
+            preferred_batch_sizes=b.preferred_batch_sizes,
+            max_queue_delay_s=b.max_queue_delay_us / 1e6,
+            max_queue_size=b.max_queue_size,
+        )
+        self.batcher = Batcher(
+            policy,
+            self.instances,
+            self.stats,
+            f"{self.name}-{self.version}",
+            compute_estimate_s=self.compute_estimate_s,
+        )
+
+    async def infer(self, request: InferRequest) -> InferResponse:
+        assert self.batcher is not None, "start() attaches the batcher"
+        start = time.perf_counter_ns()
+        try:
+            response = await self._infer(request, self.batcher)
+        except BaseException:
+            self.stats.fail.add(time.perf_counter_ns() - start)
+            raise
+        self.stats.success.add(time.perf_counter_ns() - start)
+        return response
+
+    async def _infer(self, request: InferRequest, batcher: Batcher) -> InferResponse:
+        wanted = self._requested(request)
+        rows = self.checker.check(request.inputs)
+        timeout = request.timeout_us
+        outputs = await batcher.submit(
+            {i.name: i.data for i in request.inputs},
+            rows,
+            batch_key(request.inputs),
+            timeout / 1e6 if timeout else None,
+        )
+        binary_default = bool(request.parameters.get("binary_data_output", False))
+        selected = [
+            InferOutput(name, self._datatype(name, array), array, binary_default if binary is None else binary)
+            for name, array in outputs.items()
+            if wanted is None or name in wanted
+            for binary in [wanted.get(name) if wanted else None]
+        ]
+        return InferResponse(self.name, self.version, selected, request.id)
+
+    def _requested(self, request: InferRequest) -> dict[str, bool | None] | None:
+        if not request.outputs:
+            return None
+        wanted = {}
+        for index, out in enumerate(request.outputs):
+            if out.name not in self._output_types:
+                have = ", ".join(self._output_types)
+                raise InvalidArgument(f"outputs[{index}] {out.name!r}: the model has no such output (it has: {have})")
+            wanted[out.name] = out.binary
+        return wanted
+
+    def _datatype(self, name: str, array: np.ndarray) -> str:
+        return self._output_types.get(name) or from_numpy(array.dtype)
+
+    async def drain(self, timeout_s: float) -> bool:
+        return await self.batcher.drain(timeout_s) if self.batcher else True
+
+    def close(self) -> None:
+        if self.batcher:
+            self.batcher.close()
+        for runtime in {id(r): r for r in self.instances}.values():
+            runtime.unload()

@@ -1,0 +1,32 @@
+"""The HTTP server process: `python -m modelyard.server.run SPEC HOST PORT WORKERS`.
+
+`modelyard serve` resolves models, writes the spec, then replaces itself with this lean launcher, so neither the
+supervisor nor the workers carry the CLI's or the registry's imports.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def serve(spec_file: str, host: str, port: int, workers: int) -> None:
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    os.environ["MODELYARD_SERVER__SPEC_FILE"] = spec_file
+    Granian(
+        target="modelyard.server.app:create_app",
+        factory=True,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+        log_access=False,
+        backpressure=2048,
+    ).serve()
+
+
+if __name__ == "__main__":
+    spec, host, port, workers = sys.argv[1:5]
+    serve(spec, host, int(port), int(workers))

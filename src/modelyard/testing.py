@@ -1,0 +1,70 @@
+"""Run a real `modelyard serve` process in tests: on 127.0.0.1, a free port, waiting for readiness with a bound."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    url: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def pids(self) -> list[int]:
+        import psutil
+
+        parent = psutil.Process(self.process.pid)
+        return [parent.pid, *(c.pid for c in parent.children(recursive=True))]
+
+    def rss_mib(self) -> float:
+        import psutil
+
+        return float(sum(psutil.Process(pid).memory_info().rss for pid in self.pids())) / (1 << 20)
+
+
+def start_server(args: list[str], home: Path, log: Path, timeout_s: float = 30) -> Server:
+    port = free_port()
+    env = {**os.environ, "MODELYARD_HOME": str(home)}
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "modelyard", "serve", *args, "--http-port", str(port)],
+            stdout=out, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
+                return Server(url, port, process, log)
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"server not ready in {timeout_s} s:\n{log.read_text()}")
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait(timeout=5)
