@@ -35,7 +35,6 @@ class ServerSettings(BaseModel):
     workers: int = Field(default=1, ge=1, le=64, description="HTTP worker processes, each with its own instances.")
     max_body_mb: float = Field(default=64, gt=0)
     drain_timeout_s: float = Field(default=30, ge=0)
-    spec_file: Path | None = Field(default=None, description="Set by `modelyard serve` for its worker processes.")
 
 
 class Settings(BaseSettings):

@@ -47,17 +47,27 @@ def root(
 
 
 @app.command()
-def demo(ctx: typer.Context) -> None:
-    """Build the example models, register them and set their aliases."""
+def demo(
+    ctx: typer.Context,
+    serve: Annotated[bool, typer.Option(help="Start the server on the production models afterwards.")] = True,
+    http_port: Annotated[int | None, typer.Option(help="HTTP port (default 8000).")] = None,
+) -> None:
+    """Build the example models, register them, set their aliases, and serve the production versions."""
+    from modelyard.cli.render import models_table
+    from modelyard.cli.serve import start_server
     from modelyard.demo import prepare_demo
+    from modelyard.server.sources import SourceResolver
 
     s = state(ctx)
     registry = s.registry()
     for line in prepare_demo(registry, s.settings.home_dir / "examples"):
         out.print(line)
-    from modelyard.cli.render import models_table
-
     out.print(models_table(registry.list_models().items))
+    if not serve:
+        return
+    specs = SourceResolver(s.settings.home_dir / "cache", registry).resolve([], alias="production")
+    port = http_port if http_port is not None else s.settings.server.http_port
+    start_server(s, specs, s.settings.server.host, port, s.settings.server.workers, {})
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -33,7 +33,8 @@ def overrides(
     return changes
 
 
-def curl_example(host: str, port: int, spec: SourceSpec) -> str | None:
+def call_examples(host: str, port: int, spec: SourceSpec) -> tuple[str, str] | None:
+    """A curl line and a Python line that call the model with zeros of its signature (small inputs only)."""
     from modelyard.manifest import read_manifest
 
     signature: Signature = read_manifest(Path(spec.package_dir)).signature
@@ -44,8 +45,11 @@ def curl_example(host: str, port: int, spec: SourceSpec) -> str | None:
         {"name": n, "datatype": s.datatype, "shape": list(a.shape), "data": a.ravel().tolist()}
         for (n, a), s in zip(example.items(), signature.inputs, strict=True)
     ]
+    url = f"http://{host}:{port}/v2/models/{spec.name}/infer"
     body = orjson.dumps({"inputs": inputs}).decode()
-    return f"curl -s http://{host}:{port}/v2/models/{spec.name}/infer -d '{body}'"
+    call = f"import httpx; print(httpx.post('{url}', json={{'inputs': {inputs!r}}}).json())"
+    python = f'python -c "{call}"'
+    return f"curl -s {url} -d '{body}'", python
 
 
 def start_server(
@@ -70,12 +74,16 @@ def start_server(
         aliases = f" (aliases: {', '.join(spec.aliases)})" if spec.aliases else ""
         out.print(f"serving {spec.name} version {spec.version}{aliases}")
     out.print(f"Open Inference Protocol V2 on http://{host}:{port}  (Ctrl-C stops)")
-    example = next((c for c in (curl_example(shown, port, sp) for sp in specs) if c), None)
-    if example:
-        out.print("try:", example, soft_wrap=True)
-    out.print(f"or from Python: tritonclient.http.InferenceServerClient('{shown}:{port}')", soft_wrap=True)
+    examples = next((c for c in (call_examples(shown, port, sp) for sp in specs) if c), None)
+    if examples:
+        out.print(f"try:\n  {examples[0]}\nor from Python:\n  {examples[1]}", soft_wrap=True, markup=False)
+    out.print(f"Triton clients work too: tritonclient.http.InferenceServerClient('{shown}:{port}')", soft_wrap=True)
     sys.stdout.flush()
-    os.execv(sys.executable, [sys.executable, "-m", "modelyard.server.run", str(path), host, str(port), str(workers)])
+    # glibc gives each thread its own malloc arena; with ORT's and the HTTP server's threads that multiplies freed
+    # but unreturned memory. Two arenas keep a worker's footprint flat under load (measured in docs/architecture.md).
+    env = {"MALLOC_ARENA_MAX": "2", **os.environ}
+    argv = [sys.executable, "-m", "modelyard.server.run", str(path), host, str(port), str(workers)]
+    os.execve(sys.executable, argv, env)
 
 
 def serve(

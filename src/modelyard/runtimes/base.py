@@ -30,6 +30,13 @@ class Runtime(Protocol):
     def unload(self) -> None: ...
 
 
+def release_memory(runtime: Runtime) -> None:
+    """Give memory kept from the largest recent batches back to the system, when the runtime can."""
+    release = getattr(runtime, "release_memory", None)
+    if callable(release):
+        release()
+
+
 class RuntimeLoader(Protocol):
     def __call__(self, package_dir: Path, manifest: Manifest) -> Runtime: ...
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
+from collections.abc import Mapping
+from pathlib import Path
 
 from modelyard.server.dataplane import DataPlane
 from modelyard.server.manager import ModelManager
 from modelyard.server.rest import RestApp
+from modelyard.server.run import SPEC_ENV
 from modelyard.server.spec import ServeSpec
-from modelyard.settings import Settings
 
 log = logging.getLogger("modelyard.server")
 
@@ -45,10 +48,14 @@ class ManagerFromSpec:
         ]
 
 
-def create_app() -> RestApp:
-    """Factory for the HTTP server's worker processes: the spec path comes from the settings."""
-    settings = Settings()
-    if settings.server.spec_file is None:
-        raise RuntimeError("MODELYARD_SERVER__SPEC_FILE is not set; start servers with `modelyard serve`")
+def create_app(environ: Mapping[str, str] = os.environ) -> RestApp:
+    """Factory for the HTTP server's worker processes.
+
+    A worker reads one variable, the spec file its launcher wrote; everything else is in the spec, resolved from
+    `Settings` by `modelyard serve`. (Building `Settings` here would cost each worker 8 MiB of pydantic-settings.)
+    """
+    path = environ.get(SPEC_ENV)
+    if not path:
+        raise RuntimeError(f"{SPEC_ENV} is not set; start servers with `modelyard serve`")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    return build_app(ServeSpec.read(settings.server.spec_file))
+    return build_app(ServeSpec.read(Path(path)))

@@ -96,6 +96,8 @@ class Batcher:
         self.pool = ThreadPoolExecutor(max_workers=len(instances), thread_name_prefix=f"modelyard-{label}")
         self._timer: asyncio.TimerHandle | None = None
         self._pump_scheduled = False
+        self.activity = 0  # requests seen; the idle watcher compares it between ticks
+        self._idle_watch: asyncio.TimerHandle | None = None
         self._gathering = False  # inline model under load: requests wait one tick to share a batch
         self._since_probe = 0
         self.inline_below_s = inline_below_s
@@ -115,6 +117,7 @@ class Batcher:
     async def submit(self, inputs: Tensors, rows: int, key: object, timeout_s: float | None = None) -> Tensors:
         if self._closed:
             raise Unavailable("the model is being unloaded")
+        self.activity += 1
         if self._idle_inline():
             self._since_probe += 1
             if self._since_probe < PROBE_EVERY:
@@ -137,6 +140,25 @@ class Batcher:
             return await asyncio.wait_for(job.future, timeout_s)
         except TimeoutError:
             raise DeadlineExceeded(f"the request's timeout of {timeout_s * 1e6:.0f} us passed") from None
+
+    def watch_idle(self, on_idle: Callable[[], None], period_s: float = 1.0) -> None:
+        """Call `on_idle` (on an instance thread) once a model that had traffic has then seen none for a whole
+        period: the moment to give back memory that the largest batches left allocated."""
+        loop = asyncio.get_running_loop()
+        seen = released = self.activity
+
+        def tick() -> None:
+            nonlocal seen, released
+            if self._closed:
+                return
+            if self.activity != seen:
+                seen = self.activity
+            elif self.activity != released and not self.queue and len(self.free) == self.count:
+                released = self.activity
+                loop.run_in_executor(self.pool, on_idle)
+            self._idle_watch = loop.call_later(period_s, tick)
+
+        self._idle_watch = loop.call_later(period_s, tick)
 
     def _idle_inline(self) -> bool:
         """Nothing queued or running, and batches are cheaper inline than on a thread: run this request now.
@@ -267,8 +289,9 @@ class Batcher:
     def close(self) -> None:
         """Refuse new requests, fail queued ones, let running batches finish on their threads."""
         self._closed = True
-        if self._timer is not None:
-            self._timer.cancel()
+        for timer in (self._timer, self._idle_watch):
+            if timer is not None:
+                timer.cancel()
         while self.queue.items:
             self._fail(self.queue.items.popleft().payload, Unavailable("the model was unloaded"))
         self.pool.shutdown(wait=False)

@@ -15,8 +15,10 @@ from modelyard.errors import InvalidArgument
 from modelyard.manifest import Manifest, parse_manifest, read_manifest
 from modelyard.packaging.builder import package_example
 from modelyard.runtimes import Runtime, load_runtime
+from modelyard.runtimes.base import release_memory
 from modelyard.server.batcher import Batcher
 from modelyard.server.batching import BatchPolicy
+from modelyard.server.memory import trim_heap
 from modelyard.server.stats import ModelStats
 from modelyard.server.types import InferOutput, InferRequest, InferResponse
 from modelyard.server.validation import InputChecker, batch_key
@@ -112,6 +114,7 @@ class ServedModel:
             f"{self.name}-{self.version}",
             compute_estimate_s=self.compute_estimate_s,
         )
+        self.batcher.watch_idle(self.release_memory)
 
     async def infer(self, request: InferRequest) -> InferResponse:
         assert self.batcher is not None, "start() attaches the batcher"
@@ -156,6 +159,11 @@ class ServedModel:
 
     def _datatype(self, name: str, array: np.ndarray) -> str:
         return self._output_types.get(name) or from_numpy(array.dtype)
+
+    def release_memory(self) -> None:
+        for runtime in {id(r): r for r in self.instances}.values():
+            release_memory(runtime)
+        trim_heap()
 
     async def drain(self, timeout_s: float) -> bool:
         return await self.batcher.drain(timeout_s) if self.batcher else True

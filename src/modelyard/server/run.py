@@ -9,12 +9,14 @@ from __future__ import annotations
 import os
 import sys
 
+SPEC_ENV = "MODELYARD_SERVE_SPEC"  # the one variable a worker reads: the spec file the launcher was given
+
 
 def serve(spec_file: str, host: str, port: int, workers: int) -> None:
     from granian import Granian
     from granian.constants import Interfaces
 
-    os.environ["MODELYARD_SERVER__SPEC_FILE"] = spec_file
+    os.environ[SPEC_ENV] = spec_file  # inherited by the worker processes granian starts
     Granian(
         target="modelyard.server.app:create_app",
         factory=True,
