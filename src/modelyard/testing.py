@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,9 +39,15 @@ class Server:
         return float(sum(psutil.Process(pid).memory_info().rss for pid in self.pids())) / (1 << 20)
 
 
-def start_server(args: list[str], home: Path, log: Path, timeout_s: float = 30) -> Server:
+def start_server(args: list[str], home: Path | None = None, log: Path | None = None, timeout_s: float = 30) -> Server:
+    """`modelyard serve ARGS` on a free port of 127.0.0.1, returned once ready. `home`: the MODELYARD_HOME to use
+    (default: inherited); `log`: where its output goes (default: a temporary file)."""
     port = free_port()
-    env = {**os.environ, "MODELYARD_HOME": str(home)}
+    env = dict(os.environ)
+    if home is not None:
+        env["MODELYARD_HOME"] = str(home)
+    if log is None:
+        log = Path(tempfile.mkstemp(prefix="modelyard-server-", suffix=".log")[1])
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "modelyard", "serve", *args, "--http-port", str(port)],

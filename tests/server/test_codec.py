@@ -75,6 +75,7 @@ def test_binary_inputs_including_bytes() -> None:
         (b'{"inputs": []}', None, "inputs: a non-empty list"),
         (b'{"inputs": [{"datatype": "FP32", "shape": [1], "data": [1]}]}', None, r"inputs\[0\]\.name"),
         (b'{"inputs": [{"name": "x", "datatype": "FLOAT", "shape": [1], "data": [1]}]}', None, "'x'.datatype"),
+        (b'{"inputs": [{"name": "x", "datatype": [], "shape": [1], "data": [1]}]}', None, "'x'.datatype"),
         (b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": [-1], "data": [1]}]}', None, "'x'.shape"),
         (b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": [3], "data": [1, 2]}]}', None, "has 2 elements"),
         (

@@ -77,7 +77,7 @@ def _decode_input(index: int, item: Any, binary: memoryview | None, offset: int)
         raise InvalidArgument(f"{where}.name: a non-empty string is required")
     where = f"inputs[{index}] {name!r}"
     datatype = item.get("datatype")
-    if datatype not in _DATATYPES:
+    if type(datatype) is not str or datatype not in _DATATYPES:
         raise InvalidArgument(f"{where}.datatype: {datatype!r} is not an Open Inference Protocol datatype")
     shape = _shape(where, item.get("shape"))
     count = math.prod(shape)

@@ -57,6 +57,10 @@ def effective_manifest(source: ModelSource, workers: int = 1) -> Manifest:
 
 def load_instances(package_dir: Path, manifest: Manifest) -> list[Runtime]:
     """`instances.count` runtimes; a thread-safe runtime is loaded once and shared by its instance threads."""
+    if manifest.instances.kind == "process":
+        from modelyard.runtimes.process import ProcessRuntime
+
+        return [ProcessRuntime.load(package_dir, manifest) for _ in range(manifest.instances.count)]
     first = load_runtime(package_dir, manifest)
     if first.thread_safe:
         return [first] * manifest.instances.count

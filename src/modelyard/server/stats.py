@@ -42,7 +42,10 @@ class ModelStats:
         self.last_inference_ms = int(time.time() * 1000)
 
     def to_triton(self, name: str, version: str) -> dict[str, Any]:
+        """Triton's shape. Input and output copies are part of compute_infer here, reported with its count and
+        zero time: clients such as perf_analyzer require the three compute counts to agree."""
         zero = Counter().to_dict()
+        copies = {"count": self.compute_infer.count, "ns": 0}
         return {
             "name": name,
             "version": version,
@@ -53,14 +56,19 @@ class ModelStats:
                 "success": self.success.to_dict(),
                 "fail": self.fail.to_dict(),
                 "queue": self.queue.to_dict(),
-                "compute_input": zero,
+                "compute_input": copies,
                 "compute_infer": self.compute_infer.to_dict(),
-                "compute_output": zero,
+                "compute_output": copies,
                 "cache_hit": zero,
                 "cache_miss": zero,
             },
             "batch_stats": [
-                {"batch_size": size, "compute_input": zero, "compute_infer": c.to_dict(), "compute_output": zero}
+                {
+                    "batch_size": size,
+                    "compute_input": {"count": c.count, "ns": 0},
+                    "compute_infer": c.to_dict(),
+                    "compute_output": {"count": c.count, "ns": 0},
+                }
                 for size, c in sorted(self.batches.items())
             ],
         }
