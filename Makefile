@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CODE   := src tests benchmarks
 
-.PHONY: env test lint format demo bench clean
+.PHONY: env test lint format demo bench proto clean
 
 env: $(STAMP)
 
@@ -33,6 +33,10 @@ test: lint
 
 demo: env
 	$(BIN)/modelyard demo
+
+proto: env  # regenerate the gRPC modules from server/grpc/grpc_predict_v2.proto
+	cd src/modelyard/server/grpc && ../../../../$(BIN)/python -m grpc_tools.protoc -I. --python_out=. \
+		--pyi_out=. grpc_predict_v2.proto
 
 bench: env
 	$(BIN)/python benchmarks/registry.py

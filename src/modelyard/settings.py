@@ -32,6 +32,7 @@ class ArtifactSettings(BaseModel):
 class ServerSettings(BaseModel):
     host: str = Field(default="127.0.0.1", description="Bind address; 127.0.0.1 unless told otherwise.")
     http_port: int = Field(default=8000, ge=0, le=65535)
+    grpc_port: int = Field(default=8001, ge=0, le=65535, description="0 turns gRPC off.")
     workers: int = Field(default=1, ge=1, le=64, description="HTTP worker processes, each with its own instances.")
     max_body_mb: float = Field(default=64, gt=0)
     drain_timeout_s: float = Field(default=30, ge=0)

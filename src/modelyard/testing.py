@@ -24,6 +24,7 @@ def free_port() -> int:
 class Server:
     url: str
     port: int
+    grpc_port: int
     process: subprocess.Popen[bytes]
     log: Path
 
@@ -43,6 +44,8 @@ def start_server(args: list[str], home: Path | None = None, log: Path | None = N
     """`modelyard serve ARGS` on a free port of 127.0.0.1, returned once ready. `home`: the MODELYARD_HOME to use
     (default: inherited); `log`: where its output goes (default: a temporary file)."""
     port = free_port()
+    grpc_port = 0 if "--grpc-port" in args else free_port()
+    grpc_args = [] if grpc_port == 0 else ["--grpc-port", str(grpc_port)]
     env = dict(os.environ)
     if home is not None:
         env["MODELYARD_HOME"] = str(home)
@@ -50,7 +53,7 @@ def start_server(args: list[str], home: Path | None = None, log: Path | None = N
         log = Path(tempfile.mkstemp(prefix="modelyard-server-", suffix=".log")[1])
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "modelyard", "serve", *args, "--http-port", str(port)],
+            [sys.executable, "-m", "modelyard", "serve", *args, "--http-port", str(port), *grpc_args],
             stdout=out, stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -60,7 +63,7 @@ def start_server(args: list[str], home: Path | None = None, log: Path | None = N
             raise RuntimeError(f"server exited with {process.returncode}:\n{log.read_text()}")
         try:
             if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
-                return Server(url, port, process, log)
+                return Server(url, port, grpc_port, process, log)
         except httpx.TransportError:
             pass
         time.sleep(0.05)

@@ -53,7 +53,13 @@ def call_examples(host: str, port: int, spec: SourceSpec) -> tuple[str, str] | N
 
 
 def start_server(
-    s: CliState, specs: list[SourceSpec], host: str, port: int, workers: int, changes: dict[str, Any]
+    s: CliState,
+    specs: list[SourceSpec],
+    host: str,
+    port: int,
+    workers: int,
+    changes: dict[str, Any],
+    grpc_port: int | None = None,
 ) -> None:
     if not specs:
         raise InvalidArgument(
@@ -65,6 +71,8 @@ def start_server(
     serve_spec = ServeSpec(
         models=specs,
         workers=workers,
+        host=host,
+        grpc_port=server.grpc_port if grpc_port is None else grpc_port,
         max_body_bytes=int(server.max_body_mb * (1 << 20)),
         drain_timeout_s=server.drain_timeout_s,
     )
@@ -74,6 +82,8 @@ def start_server(
         aliases = f" (aliases: {', '.join(spec.aliases)})" if spec.aliases else ""
         out.print(f"serving {spec.name} version {spec.version}{aliases}")
     out.print(f"Open Inference Protocol V2 on http://{host}:{port}  (Ctrl-C stops)")
+    if serve_spec.grpc_port:
+        out.print(f"gRPC (inference.GRPCInferenceService) on {host}:{serve_spec.grpc_port}")
     examples = next((c for c in (call_examples(shown, port, sp) for sp in specs) if c), None)
     if examples:
         out.print(f"try:\n  {examples[0]}\nor from Python:\n  {examples[1]}", soft_wrap=True, markup=False)
@@ -99,6 +109,7 @@ def serve(
     name: Annotated[str | None, typer.Option(help="Serve a single model file or package under this name.")] = None,
     host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
     http_port: Annotated[int | None, typer.Option(help="HTTP port (default 8000).")] = None,
+    grpc_port: Annotated[int | None, typer.Option(help="gRPC port (default 8001; 0 turns gRPC off).")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="HTTP worker processes (default 1).")] = None,
     max_batch_size: Annotated[int | None, typer.Option(min=0, help="Override every model's max_batch_size.")] = None,
     max_queue_delay_us: Annotated[int | None, typer.Option(min=0)] = None,
@@ -120,4 +131,5 @@ def serve(
         http_port if http_port is not None else server.http_port,
         workers or server.workers,
         overrides(max_batch_size, max_queue_delay_us, instances, intra_op_threads),
+        grpc_port,
     )

@@ -145,7 +145,8 @@ def _build(
     examples = read_example(example, input_name) if example is not None else None
     if fmt == "sklearn" and examples is not None and len(examples) == 1:
         input_name = next(iter(examples))
-    runtime = _load_draft(out, fmt, artifact, python_class, input_name)
+    input_names = list(examples) if examples else [input_name]
+    runtime = _load_draft(out, fmt, artifact, python_class, input_names)
     try:
         signature = _signature(runtime, fmt, examples)
     finally:
@@ -168,8 +169,8 @@ def _build(
     return manifest
 
 
-def _load_draft(out: Path, fmt: Format, artifact: str, python_class: str | None, input_name: str) -> Runtime:
-    """Load the runtime before the signature (and so the manifest) is known."""
+def _load_draft(out: Path, fmt: Format, artifact: str, python_class: str | None, input_names: list[str]) -> Runtime:
+    """Load the runtime before the signature (and so the manifest) is known; inputs are named by the example."""
     if fmt == "onnx":
         from modelyard.runtimes.onnx import OnnxRuntime
 
@@ -177,11 +178,11 @@ def _load_draft(out: Path, fmt: Format, artifact: str, python_class: str | None,
     if fmt == "sklearn":
         from modelyard.runtimes.sklearn import SklearnRuntime
 
-        return SklearnRuntime(out / artifact, input_name)
+        return SklearnRuntime(out / artifact, input_names[0])
     if fmt == "torchscript":
         from modelyard.runtimes.torch import TorchScriptRuntime
 
-        return TorchScriptRuntime(out / artifact, [input_name])
+        return TorchScriptRuntime(out / artifact, input_names)
     from modelyard.runtimes.python import PythonRuntime
 
     if not python_class:

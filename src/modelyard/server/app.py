@@ -9,6 +9,7 @@ import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from modelyard.server.dataplane import DataPlane
 from modelyard.server.manager import ModelManager
@@ -22,7 +23,8 @@ log = logging.getLogger("modelyard.server")
 def build_app(spec: ServeSpec) -> RestApp:
     manager = ManagerFromSpec(spec)
     dataplane = DataPlane(manager.manager, manager.resolve)
-    return RestApp(dataplane, spec.max_body_bytes, on_startup=manager.start, on_shutdown=manager.manager.close)
+    manager.dataplane = dataplane
+    return RestApp(dataplane, spec.max_body_bytes, on_startup=manager.start, on_shutdown=manager.stop)
 
 
 def settle_heap() -> None:
@@ -40,14 +42,25 @@ class ManagerFromSpec:
     def __init__(self, spec: ServeSpec) -> None:
         self.spec = spec
         self.manager = ModelManager(workers=spec.workers, drain_timeout_s=spec.drain_timeout_s)
+        self.dataplane: DataPlane | None = None
+        self.grpc: Any = None
         for source in spec.models:
             self.manager.expected.add((source.name, source.version))
 
     async def start(self) -> None:
         started = time.perf_counter()
         await asyncio.gather(*(self.manager.load(s.source()) for s in self.spec.models))
+        if self.spec.grpc_port and self.dataplane is not None:
+            from modelyard.server.grpc.service import start_grpc  # imported only when gRPC is on
+
+            self.grpc = await start_grpc(self.dataplane, self.spec.host, self.spec.grpc_port, self.spec.max_body_bytes)
         settle_heap()
         log.info("%d model(s) loaded and warmed up in %.2f s", len(self.spec.models), time.perf_counter() - started)
+
+    async def stop(self) -> None:
+        if self.grpc is not None:
+            await self.grpc.stop(grace=self.spec.drain_timeout_s)
+        await self.manager.close()
 
     async def resolve(self, name: str) -> list:  # type: ignore[type-arg]
         base, _, tail = name.partition("@")

@@ -62,7 +62,7 @@ def decode_request(body: bytes, header_length: int | None = None) -> InferReques
     )
 
 
-def _shape(where: str, shape: Any) -> tuple[int, ...]:
+def check_shape(where: str, shape: Any) -> tuple[int, ...]:
     if type(shape) is not list or not all(type(d) is int and d >= 0 for d in shape):
         raise InvalidArgument(f"{where}.shape: must be a list of non-negative integers, got {shape!r}")
     return tuple(shape)
@@ -79,7 +79,7 @@ def _decode_input(index: int, item: Any, binary: memoryview | None, offset: int)
     datatype = item.get("datatype")
     if type(datatype) is not str or datatype not in _DATATYPES:
         raise InvalidArgument(f"{where}.datatype: {datatype!r} is not an Open Inference Protocol datatype")
-    shape = _shape(where, item.get("shape"))
+    shape = check_shape(where, item.get("shape"))
     count = math.prod(shape)
     parameters = item.get("parameters") or {}
     size = parameters.get("binary_data_size") if isinstance(parameters, dict) else None
@@ -98,7 +98,7 @@ def _decode_input(index: int, item: Any, binary: memoryview | None, offset: int)
             raise InvalidArgument(
                 f"{where}: binary_data_size {size} runs past the end of the body ({len(binary) - offset} bytes left)"
             )
-        array = _from_binary(where, binary[offset : offset + size], datatype, count)
+        array = from_raw(where, binary[offset : offset + size], datatype, count)
         offset += size
     return InferInput(name, datatype, shape, array.reshape(shape)), offset
 
@@ -136,7 +136,7 @@ def _flatten(data: list[Any]) -> list[Any]:
     return out
 
 
-def _from_binary(where: str, chunk: memoryview, datatype: str, count: int) -> np.ndarray:
+def from_raw(where: str, chunk: memoryview, datatype: str, count: int) -> np.ndarray:
     if datatype == "BYTES":
         return _unpack_bytes(where, chunk, count)
     dtype = to_numpy(datatype)
@@ -193,7 +193,7 @@ def _json_data(out: InferOutput) -> Any:
     return np.ascontiguousarray(out.data).ravel()
 
 
-def _binary_data(out: InferOutput) -> bytes:
+def to_raw(out: InferOutput) -> bytes:
     if out.datatype == "BYTES" or out.data.dtype.kind in "OSU":
         parts = []
         for value in out.data.ravel():
@@ -217,7 +217,7 @@ def encode_response(response: InferResponse) -> tuple[bytes, int | None]:
     for out in response.outputs:
         entry: dict[str, Any] = {"name": out.name, "datatype": out.datatype, "shape": list(out.data.shape)}
         if out.binary:
-            raw = _binary_data(out)
+            raw = to_raw(out)
             entry["parameters"] = {"binary_data_size": len(raw)}
             chunks.append(raw)
         else:

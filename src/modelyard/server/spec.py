@@ -28,6 +28,8 @@ class SourceSpec(BaseModel):
 class ServeSpec(BaseModel):
     models: list[SourceSpec]
     workers: int = 1
+    host: str = "127.0.0.1"
+    grpc_port: int = 0  # 0: no gRPC
     max_body_bytes: int = 64 << 20
     drain_timeout_s: float = 30.0
     overrides: dict[str, Any] = Field(default_factory=dict)
