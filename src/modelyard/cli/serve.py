@@ -92,7 +92,8 @@ def start_server(
     # glibc gives each thread its own malloc arena; with ORT's and the HTTP server's threads that multiplies freed
     # but unreturned memory. Two arenas keep a worker's footprint flat under load (measured in docs/architecture.md).
     env = {"MALLOC_ARENA_MAX": "2", **os.environ}
-    argv = [sys.executable, "-m", "modelyard.server.run", str(path), host, str(port), str(workers)]
+    drain = str(max(1, round(server.drain_timeout_s)))
+    argv = [sys.executable, "-m", "modelyard.server.run", str(path), host, str(port), str(workers), drain]
     os.execve(sys.executable, argv, env)
 
 

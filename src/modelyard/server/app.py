@@ -13,16 +13,20 @@ from typing import Any
 
 from modelyard.server.dataplane import DataPlane
 from modelyard.server.manager import ModelManager
+from modelyard.server.metrics import WorkerTelemetry
 from modelyard.server.rest import RestApp
 from modelyard.server.run import SPEC_ENV
 from modelyard.server.spec import ServeSpec
+from modelyard.server.telemetry import SnapshotFiles
 
 log = logging.getLogger("modelyard.server")
 
 
-def build_app(spec: ServeSpec) -> RestApp:
+def build_app(spec: ServeSpec, telemetry_dir: Path | None = None) -> RestApp:
+    """`telemetry_dir`: where the workers of one server leave their statistics for each other."""
     manager = ManagerFromSpec(spec)
-    dataplane = DataPlane(manager.manager, manager.resolve)
+    files = SnapshotFiles(telemetry_dir) if telemetry_dir else None
+    dataplane = DataPlane(manager.manager, manager.resolve, WorkerTelemetry(manager.manager, files))
     manager.dataplane = dataplane
     return RestApp(dataplane, spec.max_body_bytes, on_startup=manager.start, on_shutdown=manager.stop)
 
@@ -54,10 +58,14 @@ class ManagerFromSpec:
             from modelyard.server.grpc.service import start_grpc  # imported only when gRPC is on
 
             self.grpc = await start_grpc(self.dataplane, self.spec.host, self.spec.grpc_port, self.spec.max_body_bytes)
+        if self.dataplane is not None:
+            self.dataplane.telemetry.start()
         settle_heap()
         log.info("%d model(s) loaded and warmed up in %.2f s", len(self.spec.models), time.perf_counter() - started)
 
     async def stop(self) -> None:
+        if self.dataplane is not None:
+            self.dataplane.telemetry.stop()
         if self.grpc is not None:
             await self.grpc.stop(grace=self.spec.drain_timeout_s)
         await self.manager.close()
@@ -82,4 +90,4 @@ def create_app(environ: Mapping[str, str] = os.environ) -> RestApp:
     if not path:
         raise RuntimeError(f"{SPEC_ENV} is not set; start servers with `modelyard serve`")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    return build_app(ServeSpec.read(Path(path)))
+    return build_app(ServeSpec.read(Path(path)), Path(path).with_suffix(".telemetry"))

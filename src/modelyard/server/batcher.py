@@ -176,7 +176,7 @@ class Batcher:
 
     def _run_now(self, inputs: Tensors, rows: int) -> Tensors:
         runtime = self.free[0]
-        self.stats.queue.add(0)
+        self.stats.record_queue(0.0)
         start = time.perf_counter_ns()
         try:
             outputs = runtime.predict(inputs)
@@ -226,8 +226,8 @@ class Batcher:
 
     def _start(self, batch: list[Pending[Job]], now: float) -> None:
         runtime = self.free.popleft()
-        queued_ns = sum(int((now - p.enqueued_at) * 1e9) for p in batch)
-        self.stats.queue.add(queued_ns, len(batch))
+        for pending in batch:
+            self.stats.record_queue(now - pending.enqueued_at)
         if runs_inline(self.compute_ewma_s, self.count, self.inline_below_s):
             self._gathering = len(batch) > 1
             self._run_inline(runtime, batch)

@@ -6,10 +6,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from modelyard import __version__
 from modelyard.errors import NotFound
 from modelyard.server.manager import ModelManager
+from modelyard.server.metrics import ServerCollector, WorkerTelemetry, prometheus_text
 from modelyard.server.model import ModelSource, ServedModel
+from modelyard.server.stats import triton_stats
 from modelyard.server.triton import PLATFORMS, model_config
 from modelyard.server.types import InferRequest, InferResponse
 
@@ -19,9 +23,17 @@ Resolver = Callable[[str], Awaitable[list[ModelSource]]]
 
 
 class DataPlane:
-    def __init__(self, manager: ModelManager, resolver: Resolver | None = None) -> None:
+    def __init__(
+        self, manager: ModelManager, resolver: Resolver | None = None, telemetry: WorkerTelemetry | None = None
+    ) -> None:
         self.manager = manager
         self.resolver = resolver
+        self.telemetry = telemetry or WorkerTelemetry(manager)
+        self.registry = CollectorRegistry()  # the app's own: tests and several apps never share one
+        self.registry.register(ServerCollector(self.telemetry.merged))
+
+    def metrics_text(self) -> bytes:
+        return prometheus_text(self.registry)
 
     def live(self) -> bool:
         return True
@@ -60,15 +72,20 @@ class DataPlane:
         return model_config(model.name, model.version, model.manifest)
 
     def model_stats(self, name: str | None = None, version: str | None = None) -> dict[str, Any]:
+        """Triton's statistics, summed over every worker process of this server."""
         if name is None:
-            models = [m for versions in self.manager.models.values() for m in versions.values()]
+            wanted = {(m.name, m.version) for versions in self.manager.models.values() for m in versions.values()}
         elif version is None and "@" not in name:
-            models = list(self.manager.models.get(name, {}).values())
-            if not models:
+            wanted = {(name, v) for v in self.manager.models.get(name, {})}
+            if not wanted:
                 raise NotFound(f"model {name!r} is not loaded")
         else:
-            models = [self.model(name, version)]
-        return {"model_stats": [m.stats.to_triton(m.name, m.version) for m in models]}
+            model = self.model(name, version)
+            wanted = {(model.name, model.version)}
+        merged = self.telemetry.merged()
+        return {
+            "model_stats": [triton_stats(n, v, merged[f"{n}/{v}"]) for n, v in sorted(wanted) if f"{n}/{v}" in merged]
+        }
 
     def repository_index(self) -> list[dict[str, str]]:
         return [

@@ -126,9 +126,9 @@ class ServedModel:
         try:
             response = await self._infer(request, self.batcher)
         except BaseException:
-            self.stats.fail.add(time.perf_counter_ns() - start)
+            self.stats.record_request(time.perf_counter_ns() - start, ok=False)
             raise
-        self.stats.success.add(time.perf_counter_ns() - start)
+        self.stats.record_request(time.perf_counter_ns() - start, ok=True)
         return response
 
     async def _infer(self, request: InferRequest, batcher: Batcher) -> InferResponse:

@@ -113,6 +113,8 @@ class RestApp:
     async def _route(self, scope: Scope, receive: Receive) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         parts = scope["path"].strip("/").split("/")
         method = scope["method"]
+        if parts[0] == "metrics" and len(parts) == 1 and method == "GET":
+            return 200, self.dataplane.metrics_text(), [(b"content-type", b"text/plain; version=0.0.4")]
         if parts[0] != "v2":
             raise NotFound(f"no route {scope['path']}")
         if len(parts) >= 3 and parts[1] == "models" and not (len(parts) == 3 and parts[2] == "stats"):

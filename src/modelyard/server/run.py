@@ -1,4 +1,4 @@
-"""The HTTP server process: `python -m modelyard.server.run SPEC HOST PORT WORKERS`.
+"""The HTTP server process: `python -m modelyard.server.run SPEC HOST PORT WORKERS DRAIN_S`.
 
 `modelyard serve` resolves models, writes the spec, then replaces itself with this lean launcher, so neither the
 supervisor nor the workers carry the CLI's or the registry's imports.
@@ -12,7 +12,7 @@ import sys
 SPEC_ENV = "MODELYARD_SERVE_SPEC"  # the one variable a worker reads: the spec file the launcher was given
 
 
-def serve(spec_file: str, host: str, port: int, workers: int) -> None:
+def serve(spec_file: str, host: str, port: int, workers: int, drain_s: int = 30) -> None:
     from granian import Granian
     from granian.constants import Interfaces
 
@@ -26,9 +26,10 @@ def serve(spec_file: str, host: str, port: int, workers: int) -> None:
         workers=workers,
         log_access=False,
         backpressure=2048,
+        workers_kill_timeout=drain_s or None,  # SIGTERM: requests in flight get this long to finish
     ).serve()
 
 
 if __name__ == "__main__":
-    spec, host, port, workers = sys.argv[1:5]
-    serve(spec, host, int(port), int(workers))
+    spec, host, port, workers, drain = sys.argv[1:6]
+    serve(spec, host, int(port), int(workers), int(drain))
