@@ -64,6 +64,8 @@ def test_metadata_health_and_config(client: triton.InferenceServerClient) -> Non
     assert client.is_model_ready("tabular")
     assert not client.is_model_ready("absent")
     meta = client.get_model_metadata("mixed")
+    assert meta["parameters"]["load_seconds"] > 0
+    assert meta["parameters"]["load_memory_bytes"] >= 0
     assert [(i["name"], i["datatype"], i["shape"]) for i in meta["inputs"]] == [
         ("a", "FP32", [-1, 4]), ("ids", "INT64", [-1, 2]), ("names", "BYTES", [-1, 1]),
     ]  # fmt: skip

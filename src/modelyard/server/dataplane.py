@@ -55,6 +55,12 @@ class DataPlane:
             "platform": PLATFORMS[model.manifest.format],
             "inputs": [s.model_dump(mode="json") for s in model.signature.inputs],
             "outputs": [s.model_dump(mode="json") for s in model.signature.outputs],
+            "parameters": {
+                "load_seconds": round(model.load_seconds, 4),
+                "load_memory_bytes": model.load_rss_bytes,
+                "instances": model.manifest.instances.count,
+                "max_batch_size": model.manifest.max_batch_size,
+            },
         }
 
     def model_ready(self, name: str, version: str | None = None) -> bool:

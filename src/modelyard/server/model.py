@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from modelyard.server.memory import trim_heap
 from modelyard.server.stats import ModelStats
 from modelyard.server.types import InferOutput, InferRequest, InferResponse
 from modelyard.server.validation import InputChecker, batch_key
+
+log = logging.getLogger("modelyard.server")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +70,12 @@ def load_instances(package_dir: Path, manifest: Manifest) -> list[Runtime]:
     return [first] + [load_runtime(package_dir, manifest) for _ in range(manifest.instances.count - 1)]
 
 
+def _rss_bytes() -> int:
+    import psutil
+
+    return int(psutil.Process().memory_info().rss)
+
+
 class ServedModel:
     def __init__(self, source: ModelSource, manifest: Manifest, instances: list[Runtime]) -> None:
         self.name = source.name
@@ -77,6 +86,7 @@ class ServedModel:
         self.instances = instances
         self.stats = ModelStats()
         self.load_seconds = 0.0
+        self.load_rss_bytes = 0  # the process's growth while loading and warming up (other loads may overlap)
         self.batcher: Batcher | None = None
         self.compute_estimate_s: float | None = None
         self._output_types = {s.name: s.datatype for s in manifest.signature.outputs}
@@ -85,12 +95,18 @@ class ServedModel:
     @classmethod
     def load(cls, source: ModelSource, workers: int = 1) -> ServedModel:
         """Load and warm up (blocking: call it from a thread). The batcher is attached on the event loop."""
-        start = time.perf_counter()
+        start, rss_before = time.perf_counter(), _rss_bytes()
         manifest = effective_manifest(source, workers)
         package_dir = Path(source.package_dir)
         model = cls(source, manifest, load_instances(package_dir, manifest))
         model.warm_up(package_dir)
         model.load_seconds = time.perf_counter() - start
+        model.load_rss_bytes = max(0, _rss_bytes() - rss_before)
+        log.info(
+            "loaded %s version %s (%s, %d instance(s)) in %.2f s, +%.1f MiB",
+            source.name, source.version, manifest.format, manifest.instances.count,
+            model.load_seconds, model.load_rss_bytes / (1 << 20),
+        )  # fmt: skip
         return model
 
     def warm_up(self, package_dir: Path) -> None:
