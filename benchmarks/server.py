@@ -1,7 +1,8 @@
 """Server throughput and latency against raw in-process ONNX Runtime, with wrk as the load generator.
 
 W1 `tabular` (MLP 32 → 256 → 256 → 1, one row per request) and W2 `image` (CNN on 3×64×64, one image per request),
-JSON and binary tensors, closed loop at concurrency 1, 16 and 64. Every row is printed as a ratio to raw ONNX
+JSON and binary tensors over HTTP (wrk) and raw tensors over gRPC (an asyncio generator, which shares the cores
+with the server), closed loop at concurrency 1, 16 and 64. Every row is printed as a ratio to raw ONNX
 Runtime rows/s at batch 32 with one thread, measured in the same run, and the memory of the server's whole
 process tree after the run. Needs Debian's `wrk` (apt-get install wrk).
 
@@ -11,6 +12,7 @@ process tree after the run. Needs Debian's `wrk` (apt-get install wrk).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import shutil
 import subprocess
@@ -70,10 +72,54 @@ def bodies(work: Path, name: str, x: np.ndarray) -> dict[str, tuple[Path, str]]:
 
 def wrk(url: str, lua: Path, body: Path, header_length: str, conc: int, seconds: float) -> dict[str, float]:
     env = {"BODY": str(body), "HEADER_LENGTH": header_length, "PATH": "/usr/bin:/bin"}
-    cmd = ["wrk", "-t1", f"-c{conc}", f"-d{seconds}s", "-s", str(lua), url]
+    cmd = ["wrk", "-t1", f"-c{conc}", f"-d{round(seconds)}s", "-s", str(lua), url]  # wrk takes whole seconds
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=seconds + 60).stdout
     line = next(line for line in out.splitlines() if line.startswith("RESULT "))
     return json.loads(line[len("RESULT ") :])
+
+
+async def grpc_load(port: int, model: str, x: np.ndarray, conc: int, seconds: float) -> dict[str, float]:
+    """Closed-loop gRPC load (raw tensors) from asyncio: wrk speaks no gRPC. The generator is Python and shares
+    the two cores with the server, so these rows understate the server; compare them with each other."""
+    import grpc
+
+    from modelyard.server.grpc import grpc_predict_v2_pb2 as pb
+    from modelyard.server.grpc.service import SERVICE
+
+    tensor = pb.ModelInferRequest.InferInputTensor(name="x", datatype="FP32", shape=list(x.shape))
+    request = pb.ModelInferRequest(model_name=model, inputs=[tensor], raw_input_contents=[x.tobytes()])
+    latencies: list[float] = []
+    errors = 0
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        call = channel.unary_unary(
+            f"/{SERVICE}/ModelInfer",
+            request_serializer=pb.ModelInferRequest.SerializeToString,
+            response_deserializer=pb.ModelInferResponse.FromString,
+        )
+
+        async def user(until: float) -> None:
+            nonlocal errors
+            while time.perf_counter() < until:
+                start = time.perf_counter()
+                try:
+                    await call(request, timeout=10)
+                except grpc.aio.AioRpcError:
+                    errors += 1
+                latencies.append(time.perf_counter() - start)
+
+        await asyncio.gather(*(user(time.perf_counter() + 1) for _ in range(conc)))  # warm-up
+        latencies.clear()
+        started = time.perf_counter()
+        await asyncio.gather(*(user(started + seconds) for _ in range(conc)))
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "duration_us": elapsed * 1e6,
+        "errors": errors,
+        "p50_us": latencies[len(latencies) // 2] * 1e6,
+        "p99_us": latencies[int(len(latencies) * 0.99) - 1] * 1e6,
+    }
 
 
 def main() -> None:
@@ -121,6 +167,12 @@ def main() -> None:
                         rps = r["requests"] / r["duration_us"] * 1e6
                         print(f"{name:<9} {fmt:<7} {conc:>4} {rps:>9,.0f} {r['p50_us'] / 1e3:>8.2f} "
                               f"{r['p99_us'] / 1e3:>8.2f} {r['errors']:>6.0f} {rps / raw[name]:>10.4f}")  # fmt: skip
+            for name, (_, x) in models.items():
+                for conc in concurrencies:
+                    r = asyncio.run(grpc_load(server.grpc_port, name, x, conc, args.duration))
+                    rps = r["requests"] / r["duration_us"] * 1e6
+                    print(f"{name:<9} {'grpc':<7} {conc:>4} {rps:>9,.0f} {r['p50_us'] / 1e3:>8.2f} "
+                          f"{r['p99_us'] / 1e3:>8.2f} {r['errors']:>6.0f} {rps / raw[name]:>10.4f}")  # fmt: skip
             print(f"\nmemory of the process tree right after the runs: {server.rss_mib():.0f} MiB")
             time.sleep(2.5)
             print(f"memory 2.5 s later (idle release): {server.rss_mib():.0f} MiB")
