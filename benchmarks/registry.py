@@ -13,20 +13,18 @@ import os
 import statistics
 import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
 from modelyard import examples
 from modelyard.packaging import build_package
 from modelyard.registry import ArtifactStore, Registry, VersionFilter
 from modelyard.registry.entities import NewVersion
 from modelyard.registry.sql import SqlAlchemyStore
-from modelyard.registry.sql.engine import normalize_url
 from modelyard.registry.sql.models import RegisteredModelRow
+from modelyard.testing import postgres_schema
 
 MODELS = 100
 
@@ -42,20 +40,6 @@ def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
     return statistics.median(samples), samples[int(len(samples) * 0.95) - 1]
 
 
-@contextmanager
-def postgres_schema(url: str) -> Iterator[str]:
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(normalize_url(url))
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        yield f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
-
-
 def run(label: str, url: str, work: Path, versions: int, repeat: int) -> list[tuple[str, str, float, float]]:
     store = SqlAlchemyStore(url)
     registry = Registry(store, ArtifactStore(str(work / f"artifacts-{label}")), actor="bench")
@@ -68,7 +52,7 @@ def run(label: str, url: str, work: Path, versions: int, repeat: int) -> list[tu
         fields["tags"] = {"team": f"team-{i % 7}", "tier": str(i % 3)}
         store.create_model_version(NewVersion(**fields))
     fill_s = time.perf_counter() - start
-    registry.set_alias("model-042", "production", 3, reason="bench")
+    registry.set_alias("model-042", "production", 1, reason="bench")
 
     with store.engine.connect() as conn:
         raw = timed(
@@ -82,7 +66,7 @@ def run(label: str, url: str, work: Path, versions: int, repeat: int) -> list[tu
             *timed(lambda: registry.register(package, name="model-007"), max(10, repeat // 10)),
         ),
         ("resolve models:/m@production", *timed(lambda: registry.get("models:/model-042@production"), repeat)),
-        ("get models:/m/3", *timed(lambda: registry.get("models:/model-042/3"), repeat)),
+        ("get models:/m/1", *timed(lambda: registry.get("models:/model-042/1"), repeat)),
         ("list a page of 100 versions", *timed(lambda: registry.search(page_size=100), repeat)),
         (
             "search tag team=team-3, page 100",

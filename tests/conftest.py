@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import create_engine, text
 
 from modelyard import examples
 from modelyard.registry import ArtifactStore, Registry
 from modelyard.registry.sql import SqlAlchemyStore
-from modelyard.registry.sql.engine import normalize_url
 from modelyard.settings import Settings
+from modelyard.testing import postgres_schema
 
 POSTGRES_URL = os.environ.get("MODELYARD_TEST_POSTGRES_URL")
 DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -46,28 +44,15 @@ def sklearn_model(model_dir: Path) -> tuple[Path, np.ndarray]:
     return examples.sklearn_pipeline(model_dir / "churn.joblib")
 
 
-def _postgres_schema_url() -> Iterator[str]:
-    assert POSTGRES_URL
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(normalize_url(POSTGRES_URL))
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in POSTGRES_URL else "?"
-    try:
-        yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
-
-
 @pytest.fixture(params=DATABASES)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty registry database: a SQLite file, or a PostgreSQL schema of its own."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'registry.db'}"
     else:
-        yield from _postgres_schema_url()
+        assert POSTGRES_URL
+        with postgres_schema(POSTGRES_URL) as url:
+            yield url
 
 
 @pytest.fixture

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.table import Table
 
 from modelyard.cli.render import err, models_table, out, print_json, version_detail, versions_table
 from modelyard.cli.state import parse_metrics, parse_pairs, state
 from modelyard.errors import InvalidArgument
 from modelyard.manifest import CODE_EXECUTING_FORMATS, MANIFEST_FILE
 from modelyard.registry import Registry, VersionFilter
-from modelyard.registry.entities import ModelVersion
+from modelyard.registry.entities import ModelVersion, Page
 
 app = typer.Typer(help="Register model versions and look them up.", no_args_is_help=True)
 
@@ -100,6 +102,15 @@ def _register(
     return [registry.register(source, name=name, example=example, python_class=python_class, **info)]
 
 
+def show_page(page: Page[Any], table: Callable[[list[Any]], Table], as_json: bool) -> None:
+    if as_json:
+        print_json({"items": page.items, "next_page_token": page.next_page_token})
+        return
+    out.print(table(page.items))
+    if page.next_page_token:
+        out.print(f"more: --page-token {page.next_page_token}")
+
+
 @app.command("list")
 def list_models(
     ctx: typer.Context,
@@ -109,13 +120,7 @@ def list_models(
     as_json: JsonOpt = False,
 ) -> None:
     """List registered models with their latest version and aliases."""
-    page = state(ctx).registry().list_models(name_contains, page_size, page_token)
-    if as_json:
-        print_json({"items": page.items, "next_page_token": page.next_page_token})
-        return
-    out.print(models_table(page.items))
-    if page.next_page_token:
-        out.print(f"more: --page-token {page.next_page_token}")
+    show_page(state(ctx).registry().list_models(name_contains, page_size, page_token), models_table, as_json)
 
 
 @app.command()
@@ -140,13 +145,7 @@ def search(
         alias=alias,
         tags=parse_pairs(tag, "--tag"),
     )
-    page = state(ctx).registry().search(filter, page_size, page_token)
-    if as_json:
-        print_json({"items": page.items, "next_page_token": page.next_page_token})
-        return
-    out.print(versions_table(page.items))
-    if page.next_page_token:
-        out.print(f"more: --page-token {page.next_page_token}")
+    show_page(state(ctx).registry().search(filter, page_size, page_token), versions_table, as_json)
 
 
 @app.command()
