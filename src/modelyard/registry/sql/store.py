@@ -1,39 +1,30 @@
-"""The registry store on SQLAlchemy: one managed session per operation that commits or rolls back as a whole."""
+"""The registry store on SQLAlchemy: models and versions (aliases: alias_ops.py; sessions: session.py)."""
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Select, delete, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from modelyard.errors import (
-    AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
-    StorageError,
-    Unavailable,
 )
-from modelyard.registry.aliases import rollback_target
 from modelyard.registry.entities import (
-    AliasEvent,
-    AliasEventKind,
     ModelVersion,
     NewVersion,
     Page,
     RegisteredModel,
     VersionFilter,
 )
-from modelyard.registry.sql.convert import event_entity, model_entity, version_entity
-from modelyard.registry.sql.engine import make_engine, upgrade, writer
+from modelyard.registry.sql.alias_ops import AliasOps
+from modelyard.registry.sql.convert import model_entity, version_entity
 from modelyard.registry.sql.models import (
-    AliasEventRow,
     AliasRow,
     ModelVersionRow,
     RegisteredModelRow,
@@ -64,40 +55,8 @@ def _page_size(size: int) -> int:
     return size
 
 
-class SqlAlchemyStore(RegistryStore):
-    def __init__(self, url: str, busy_timeout_s: float = 30.0) -> None:
-        self.engine = make_engine(url, busy_timeout_s)
-        self._writer = writer(self.engine)
-        try:
-            upgrade(self.engine)
-        except OperationalError as exc:
-            raise Unavailable(f"registry database {self.engine.url!r} is unavailable: {exc.orig}") from None
-
-    def close(self) -> None:
-        self.engine.dispose()
-
-    @contextmanager
-    def _session(self, write: bool = False) -> Iterator[Session]:
-        session = Session(self._writer if write else self.engine, expire_on_commit=False)
-        try:
-            yield session
-            session.commit()
-        except IntegrityError as exc:
-            session.rollback()
-            raise AlreadyExists(f"conflicting registry entry: {exc.orig}") from None
-        except OperationalError as exc:
-            session.rollback()
-            raise Unavailable(f"registry database is unavailable: {exc.orig}") from None
-        except SQLAlchemyError as exc:
-            session.rollback()
-            raise StorageError(f"registry database error: {exc}") from None
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
-
-    # -- models and versions -------------------------------------------------------------------------------------
+class SqlAlchemyStore(AliasOps, RegistryStore):
+    """Registered models and their versions; aliases come from AliasOps, sessions from SessionStore."""
 
     def _insert_model_if_missing(self, session: Session, name: str) -> None:
         dialect = session.get_bind().dialect.name
@@ -139,16 +98,6 @@ class SqlAlchemyStore(RegistryStore):
             s.flush()
             return version_entity(row)
 
-    def _model_row(self, s: Session, name: str) -> RegisteredModelRow:
-        row = s.get(RegisteredModelRow, name)
-        if row is None:
-            raise NotFound(f"model {name!r} is not registered")
-        return row
-
-    def _aliases_of(self, s: Session, name: str) -> dict[str, int]:
-        rows = s.execute(select(AliasRow.alias, AliasRow.version).where(AliasRow.name == name)).all()
-        return {alias: version for alias, version in rows}  # noqa: C416 (rows are Row objects)
-
     def get_registered_model(self, name: str) -> RegisteredModel:
         with self._session() as s:
             return model_entity(self._model_row(s, name), self._aliases_of(s, name))
@@ -185,17 +134,6 @@ class SqlAlchemyStore(RegistryStore):
             row.updated_at = utcnow()
             s.flush()
             return model_entity(row, self._aliases_of(s, name))
-
-    def _version_row(self, s: Session, name: str, version: int) -> ModelVersionRow:
-        row = s.scalar(select(ModelVersionRow).where(ModelVersionRow.name == name, ModelVersionRow.version == version))
-        if row is None:
-            self._model_row(s, name)
-            raise NotFound(f"model {name!r} has no version {version}")
-        return row
-
-    def _version_aliases(self, s: Session, name: str, version: int) -> tuple[str, ...]:
-        query = select(AliasRow.alias).where(AliasRow.name == name, AliasRow.version == version)
-        return tuple(sorted(s.scalars(query)))
 
     def get_model_version(self, name: str, version: int) -> ModelVersion:
         with self._session() as s:
@@ -293,130 +231,3 @@ class SqlAlchemyStore(RegistryStore):
     def artifact_in_use(self, sha256: str) -> bool:
         with self._session() as s:
             return bool(s.scalar(select(func.count()).where(ModelVersionRow.sha256 == sha256)))
-
-    # -- aliases -------------------------------------------------------------------------------------------------
-
-    def _record(
-        self,
-        s: Session,
-        name: str,
-        alias: str,
-        kind: AliasEventKind,
-        from_version: int | None,
-        to_version: int | None,
-        actor: str,
-        reason: str,
-        evidence: Mapping[str, Any] | None = None,
-    ) -> AliasEventRow:
-        row = AliasEventRow(
-            name=name,
-            alias=alias,
-            kind=kind,
-            from_version=from_version,
-            to_version=to_version,
-            actor=actor,
-            reason=reason,
-            at=utcnow(),
-            evidence=dict(evidence or {}),
-        )
-        s.add(row)
-        s.flush()
-        return row
-
-    def _lock_model(self, s: Session, name: str) -> RegisteredModelRow:
-        """Alias moves of one model are serialized on its row, so history and current state never disagree."""
-        row = s.scalar(select(RegisteredModelRow).where(RegisteredModelRow.name == name).with_for_update())
-        if row is None:
-            raise NotFound(f"model {name!r} is not registered")
-        return row
-
-    def _move(
-        self,
-        s: Session,
-        name: str,
-        alias: str,
-        kind: AliasEventKind,
-        version: int | None,
-        actor: str,
-        reason: str,
-        evidence: Mapping[str, Any] | None = None,
-    ) -> AliasEvent:
-        current = s.get(AliasRow, (name, alias))
-        previous = current.version if current else None
-        if version is None:
-            if current is None:
-                raise NotFound(f"model {name!r} has no alias {alias!r}")
-            s.delete(current)
-        else:
-            self._version_row(s, name, version)
-            if current is None:
-                s.add(AliasRow(name=name, alias=alias, version=version))
-            else:
-                current.version = version
-        return event_entity(self._record(s, name, alias, kind, previous, version, actor, reason, evidence))
-
-    def resolve_alias(self, name: str, alias: str) -> int:
-        with self._session() as s:
-            row = s.get(AliasRow, (name, alias))
-            if row is None:
-                self._model_row(s, name)
-                raise NotFound(f"model {name!r} has no alias {alias!r}")
-            return row.version
-
-    def get_aliased_version(self, name: str, alias: str) -> ModelVersion:
-        with self._session() as s:
-            row = s.scalar(
-                select(ModelVersionRow)
-                .join(
-                    AliasRow,
-                    (AliasRow.name == ModelVersionRow.name) & (AliasRow.version == ModelVersionRow.version),
-                )
-                .where(AliasRow.name == name, AliasRow.alias == alias)
-            )
-            if row is None:
-                self._model_row(s, name)
-                raise NotFound(f"model {name!r} has no alias {alias!r}")
-            return version_entity(row, self._version_aliases(s, name, row.version))
-
-    def set_alias(
-        self,
-        name: str,
-        alias: str,
-        version: int,
-        actor: str,
-        reason: str,
-        evidence: Mapping[str, Any] | None = None,
-    ) -> AliasEvent:
-        with self._session(write=True) as s:
-            self._lock_model(s, name)
-            return self._move(s, name, alias, "set", version, actor, reason, evidence)
-
-    def delete_alias(self, name: str, alias: str, actor: str, reason: str) -> AliasEvent:
-        with self._session(write=True) as s:
-            self._lock_model(s, name)
-            return self._move(s, name, alias, "delete", None, actor, reason)
-
-    def rollback_alias(self, name: str, alias: str, actor: str, reason: str) -> AliasEvent:
-        with self._session(write=True) as s:
-            self._lock_model(s, name)
-            events = [event_entity(r) for r in s.scalars(self._history_query(name, alias, newest_first=True))]
-            target = rollback_target(events, name, alias)
-            try:
-                self._version_row(s, name, target)
-            except NotFound:
-                raise FailedPrecondition(
-                    f"cannot roll {name}@{alias} back: its previous version {target} has been deleted"
-                ) from None
-            return self._move(s, name, alias, "rollback", target, actor, reason)
-
-    def _history_query(self, name: str, alias: str | None, newest_first: bool = False) -> Select[Any]:
-        order = AliasEventRow.id.desc() if newest_first else AliasEventRow.id
-        query = select(AliasEventRow).where(AliasEventRow.name == name).order_by(order)
-        return query if alias is None else query.where(AliasEventRow.alias == alias)
-
-    def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
-        with self._session() as s:
-            events = [event_entity(r) for r in s.scalars(self._history_query(name, alias))]
-            if not events:
-                self._model_row(s, name)
-            return events
