@@ -14,21 +14,24 @@ from typing import Any
 from modelyard.server.dataplane import DataPlane
 from modelyard.server.manager import ModelManager
 from modelyard.server.metrics import WorkerTelemetry
+from modelyard.server.model import ModelSource
 from modelyard.server.rest import RestApp
 from modelyard.server.run import SPEC_ENV
 from modelyard.server.spec import ServeSpec
 from modelyard.server.telemetry import SnapshotFiles
+from modelyard.uri import parse_ref
 
 log = logging.getLogger("modelyard.server")
 
 
 def build_app(spec: ServeSpec, telemetry_dir: Path | None = None) -> RestApp:
     """`telemetry_dir`: where the workers of one server leave their statistics for each other."""
-    manager = ManagerFromSpec(spec)
+    manager = ModelManager(workers=spec.workers, drain_timeout_s=spec.drain_timeout_s)
+    manager.expected.update((s.name, s.version) for s in spec.models)  # not ready until every one is loaded
     files = SnapshotFiles(telemetry_dir) if telemetry_dir else None
-    dataplane = DataPlane(manager.manager, manager.resolve, WorkerTelemetry(manager.manager, files))
-    manager.dataplane = dataplane
-    return RestApp(dataplane, spec.max_body_bytes, on_startup=manager.start, on_shutdown=manager.stop)
+    dataplane = DataPlane(manager, SpecResolver(spec), WorkerTelemetry(manager, files))
+    lifecycle = Lifecycle(spec, dataplane)
+    return RestApp(dataplane, spec.max_body_bytes, on_startup=lifecycle.start, on_shutdown=lifecycle.stop)
 
 
 def settle_heap() -> None:
@@ -40,44 +43,48 @@ def settle_heap() -> None:
     gc.set_threshold(20_000, 20, 20)
 
 
-class ManagerFromSpec:
-    """Loads the spec's models at startup; `resolve` finds a spec model again by name after an unload."""
+class SpecResolver:
+    """Finds a spec model again by reference (`fraud`, `fraud/3`, `fraud@production`), e.g. after an unload."""
 
     def __init__(self, spec: ServeSpec) -> None:
         self.spec = spec
-        self.manager = ModelManager(workers=spec.workers, drain_timeout_s=spec.drain_timeout_s)
-        self.dataplane: DataPlane | None = None
+
+    async def __call__(self, reference: str) -> list[ModelSource]:
+        ref = parse_ref(reference)
+        return [
+            s.source()
+            for s in self.spec.models
+            if s.name == ref.name
+            and (ref.version is None or s.version == str(ref.version))
+            and (ref.alias is None or ref.alias in s.aliases)
+        ]
+
+
+class Lifecycle:
+    """Startup (load and warm up every model, then gRPC and telemetry) and shutdown, in that order and reverse."""
+
+    def __init__(self, spec: ServeSpec, dataplane: DataPlane) -> None:
+        self.spec = spec
+        self.dataplane = dataplane
         self.grpc: Any = None
-        for source in spec.models:
-            self.manager.expected.add((source.name, source.version))
 
     async def start(self) -> None:
         started = time.perf_counter()
-        await asyncio.gather(*(self.manager.load(s.source()) for s in self.spec.models))
-        if self.spec.grpc_port and self.dataplane is not None:
+        manager = self.dataplane.manager
+        await asyncio.gather(*(manager.load(s.source()) for s in self.spec.models))
+        if self.spec.grpc_port:
             from modelyard.server.grpc.service import start_grpc  # imported only when gRPC is on
 
             self.grpc = await start_grpc(self.dataplane, self.spec.host, self.spec.grpc_port, self.spec.max_body_bytes)
-        if self.dataplane is not None:
-            self.dataplane.telemetry.start()
+        self.dataplane.telemetry.start()
         settle_heap()
         log.info("%d model(s) loaded and warmed up in %.2f s", len(self.spec.models), time.perf_counter() - started)
 
     async def stop(self) -> None:
-        if self.dataplane is not None:
-            self.dataplane.telemetry.stop()
+        self.dataplane.telemetry.stop()
         if self.grpc is not None:
             await self.grpc.stop(grace=self.spec.drain_timeout_s)
-        await self.manager.close()
-
-    async def resolve(self, name: str) -> list:  # type: ignore[type-arg]
-        base, _, tail = name.partition("@")
-        base, _, version = base.partition("/")
-        return [
-            s.source()
-            for s in self.spec.models
-            if s.name == base and (not version or s.version == version) and (not tail or tail in s.aliases)
-        ]
+        await self.dataplane.manager.close()
 
 
 def create_app(environ: Mapping[str, str] = os.environ) -> RestApp:

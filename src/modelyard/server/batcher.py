@@ -36,6 +36,11 @@ def _abandoned(job: Job) -> bool:
     return job.future.done()
 
 
+def model_error(exc: BaseException) -> ModelyardError:
+    """What a request sees when its model raised: our own errors as they are, anything else as the model's error."""
+    return exc if isinstance(exc, ModelyardError) else ModelExecutionError(f"{type(exc).__name__}: {exc}")
+
+
 def run_batch(runtime: Runtime, batch: list[Pending[Job]]) -> tuple[list[Tensors], int]:
     """Concatenate, predict, split: runs on an instance thread. Returns per-request outputs and compute ns."""
     jobs = [p.payload for p in batch]
@@ -134,7 +139,7 @@ class Batcher:
             # One loop tick later: requests decoded in this tick join the same batch, idle or not.
             self._pump_scheduled = True
             loop.call_soon(self._scheduled_pump)
-        if deadline is None or timeout_s is None:
+        if not timeout_s:
             return await job.future
         try:
             return await asyncio.wait_for(job.future, timeout_s)
@@ -180,10 +185,8 @@ class Batcher:
         start = time.perf_counter_ns()
         try:
             outputs = runtime.predict(inputs)
-        except ModelyardError:
-            raise
         except Exception as exc:
-            raise ModelExecutionError(f"{type(exc).__name__}: {exc}") from exc
+            raise model_error(exc) from exc
         compute_ns = time.perf_counter_ns() - start
         self._observe(compute_ns)
         self.stats.record_batch(rows, compute_ns, 1)
@@ -258,7 +261,6 @@ class Batcher:
     ) -> None:
         """Give the instance back and settle every request of the batch (each future exactly once)."""
         self.free.append(runtime)
-        error = outcome if isinstance(outcome, BaseException) else None
         if not isinstance(outcome, BaseException):
             results, compute_ns = outcome
             self._observe(compute_ns)
@@ -267,9 +269,7 @@ class Batcher:
                 if not pending.payload.future.done():
                     pending.payload.future.set_result(result)
         else:
-            mapped = (
-                error if isinstance(error, ModelyardError) else ModelExecutionError(f"{type(error).__name__}: {error}")
-            )
+            mapped = model_error(outcome)
             for pending in batch:
                 self._fail(pending.payload, mapped)
 

@@ -187,14 +187,19 @@ def _as_text(value: Any) -> str:
     return str(value)
 
 
+def _holds_bytes(out: InferOutput) -> bool:
+    """BYTES by declaration, or strings/objects whatever the model declared (sklearn labels, for one)."""
+    return out.datatype == "BYTES" or out.data.dtype.kind in "OSU"
+
+
 def _json_data(out: InferOutput) -> Any:
-    if out.datatype == "BYTES" or out.data.dtype.kind in "OSU":
+    if _holds_bytes(out):
         return [_as_text(v) for v in out.data.ravel()]
     return np.ascontiguousarray(out.data).ravel()
 
 
 def to_raw(out: InferOutput) -> bytes:
-    if out.datatype == "BYTES" or out.data.dtype.kind in "OSU":
+    if _holds_bytes(out):
         parts = []
         for value in out.data.ravel():
             raw = value if isinstance(value, bytes) else str(value).encode()

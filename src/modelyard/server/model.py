@@ -92,6 +92,11 @@ class ServedModel:
         self._output_types = {s.name: s.datatype for s in manifest.signature.outputs}
         self.checker = InputChecker(manifest.signature, manifest.max_batch_size)
 
+    @property
+    def unique_runtimes(self) -> list[Runtime]:
+        """Each runtime once: thread-safe runtimes are shared by all their instance threads."""
+        return list({id(r): r for r in self.instances}.values())
+
     @classmethod
     def load(cls, source: ModelSource, workers: int = 1) -> ServedModel:
         """Load and warm up (blocking: call it from a thread). The batcher is attached on the event loop."""
@@ -113,7 +118,7 @@ class ServedModel:
         """Run the example through each instance (first calls allocate), and time the last run: the batcher's
         first estimate of how long a batch computes."""
         example = package_example(package_dir, self.manifest)
-        for runtime in {id(r): r for r in self.instances}.values():
+        for runtime in self.unique_runtimes:
             runtime.predict(example)
             start = time.perf_counter()
             runtime.predict(example)
@@ -158,12 +163,14 @@ class ServedModel:
             timeout / 1e6 if timeout else None,
         )
         binary_default = bool(request.parameters.get("binary_data_output", False))
-        selected = [
-            InferOutput(name, self._datatype(name, array), array, binary_default if binary is None else binary)
-            for name, array in outputs.items()
-            if wanted is None or name in wanted
-            for binary in [wanted.get(name) if wanted else None]
-        ]
+        selected = []
+        for name, array in outputs.items():
+            if wanted is not None and name not in wanted:
+                continue
+            binary = wanted.get(name) if wanted is not None else None
+            selected.append(
+                InferOutput(name, self._datatype(name, array), array, binary_default if binary is None else binary)
+            )
         return InferResponse(self.name, self.version, selected, request.id)
 
     def _requested(self, request: InferRequest) -> dict[str, bool | None] | None:
@@ -181,7 +188,7 @@ class ServedModel:
         return self._output_types.get(name) or from_numpy(array.dtype)
 
     def release_memory(self) -> None:
-        for runtime in {id(r): r for r in self.instances}.values():
+        for runtime in self.unique_runtimes:
             release_memory(runtime)
         trim_heap()
 
@@ -191,5 +198,5 @@ class ServedModel:
     def close(self) -> None:
         if self.batcher:
             self.batcher.close()
-        for runtime in {id(r): r for r in self.instances}.values():
+        for runtime in self.unique_runtimes:
             runtime.unload()

@@ -18,7 +18,7 @@ from modelyard.errors import InvalidArgument, ModelyardError
 from modelyard.server.codec import check_shape, from_raw, to_raw
 from modelyard.server.dataplane import EXTENSIONS, DataPlane
 from modelyard.server.grpc import grpc_predict_v2_pb2 as pb
-from modelyard.server.types import InferInput, InferRequest, RequestedOutput
+from modelyard.server.types import InferInput, InferRequest, InferResponse, RequestedOutput
 
 _CONTENTS = {
     "BOOL": "bool_contents", "INT8": "int_contents", "INT16": "int_contents", "INT32": "int_contents",
@@ -102,12 +102,7 @@ class InferenceServicer:
         )
 
     async def ModelInfer(self, request: Any, context: Any) -> pb.ModelInferResponse:
-        try:
-            response = await self.dataplane.infer(
-                request.model_name, request.model_version or None, to_request(request)
-            )
-        except ModelyardError as exc:
-            await context.abort(grpc.StatusCode[exc.grpc_code], exc.message)
+        response = await _call(context, self._infer, request)
         tensor = pb.ModelInferResponse.InferOutputTensor
         return pb.ModelInferResponse(
             model_name=response.model_name,
@@ -116,6 +111,9 @@ class InferenceServicer:
             outputs=[tensor(name=o.name, datatype=o.datatype, shape=o.data.shape) for o in response.outputs],
             raw_output_contents=[to_raw(o) for o in response.outputs],
         )
+
+    async def _infer(self, request: Any) -> InferResponse:
+        return await self.dataplane.infer(request.model_name, request.model_version or None, to_request(request))
 
     async def RepositoryIndex(self, request: Any, context: Any) -> pb.RepositoryIndexResponse:
         entries = self.dataplane.repository_index()
