@@ -36,6 +36,12 @@ class ServerSettings(BaseModel):
     workers: int = Field(default=1, ge=1, le=64, description="HTTP worker processes, each with its own instances.")
     max_body_mb: float = Field(default=64, gt=0)
     drain_timeout_s: float = Field(default=30, ge=0)
+    follow_interval_s: float = Field(default=2.0, gt=0, description="How often `serve --follow` reads the registry.")
+
+
+class DiscoverySettings(BaseModel):
+    heartbeat_s: float = Field(default=5.0, gt=0, description="How often a server refreshes its registry entry.")
+    stale_after_s: float = Field(default=30.0, gt=0, description="Entries older than this are ignored.")
 
 
 class Settings(BaseSettings):
@@ -47,6 +53,7 @@ class Settings(BaseSettings):
     registry: RegistrySettings = Field(default_factory=RegistrySettings)
     artifacts: ArtifactSettings = Field(default_factory=ArtifactSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
 
     @property
     def home_dir(self) -> Path:

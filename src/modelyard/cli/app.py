@@ -15,6 +15,7 @@ from modelyard.cli import alias, models
 from modelyard.cli.package import package
 from modelyard.cli.render import err, out
 from modelyard.cli.serve import serve
+from modelyard.cli.servers import servers
 from modelyard.cli.state import CliState, state
 from modelyard.errors import ModelyardError
 from modelyard.settings import Settings
@@ -30,6 +31,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(alias.app, name="alias")
 app.command()(package)
 app.command()(serve)
+app.command()(servers)
 
 
 @app.callback()
@@ -54,7 +56,7 @@ def demo(
 ) -> None:
     """Build the example models, register them, set their aliases, and serve the production versions."""
     from modelyard.cli.render import models_table
-    from modelyard.cli.serve import start_server
+    from modelyard.cli.serve import serve_spec, start_server
     from modelyard.demo import prepare_demo
     from modelyard.server.sources import SourceResolver
 
@@ -65,9 +67,10 @@ def demo(
     out.print(models_table(registry.list_models().items))
     if not serve:
         return
-    specs = SourceResolver(s.settings.home_dir / "cache", registry).resolve([], alias="production")
+    specs, rules = SourceResolver(s.settings.home_dir / "cache", registry).resolve([], alias="production")
     port = http_port if http_port is not None else s.settings.server.http_port
-    start_server(s, specs, s.settings.server.host, port, s.settings.server.workers, {})
+    spec = serve_spec(s, specs, rules, follow=True)
+    start_server(s, spec, s.settings.server.host, port, s.settings.server.workers, {})
 
 
 def main(argv: list[str] | None = None) -> None:

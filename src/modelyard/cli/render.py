@@ -10,7 +10,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from modelyard.registry.entities import AliasEvent, ModelVersion, RegisteredModel
+from modelyard.registry.entities import AliasEvent, ModelVersion, RegisteredModel, ServerRecord
 
 out = Console()
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -111,3 +111,16 @@ def alias_move(e: AliasEvent) -> str:
     before = e.from_version if e.from_version is not None else "none"
     after = e.to_version if e.to_version is not None else "none"
     return f"{e.name}@{e.alias}: {before} → {after} ({e.kind})"
+
+
+def servers_table(servers: Iterable[ServerRecord], now: datetime) -> Table:
+    table = Table("server", "http", "grpc", "models", "ready", "heartbeat")
+    for r in servers:
+        served = ", ".join(_served(m.name, m.version, m.aliases) for m in r.models)
+        age = f"{(now - r.heartbeat_at).total_seconds():.0f} s ago"
+        table.add_row(r.id, r.http_url, r.grpc_url or "-", served or "-", "yes" if r.ready else "no", age)
+    return table
+
+
+def _served(name: str, version: object, aliases: tuple[str, ...]) -> str:
+    return f"{name}/{version}" + (f" ({', '.join(aliases)})" if aliases else "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,7 +15,7 @@ from modelyard.cli.render import out
 from modelyard.cli.state import CliState, state
 from modelyard.errors import InvalidArgument
 from modelyard.runtimes import example_from_signature
-from modelyard.server.spec import ServeSpec, SourceSpec
+from modelyard.server.spec import FollowRule, RegistryLink, ServeSpec, SourceSpec
 from modelyard.signature import Signature
 
 
@@ -52,49 +53,77 @@ def call_examples(host: str, port: int, spec: SourceSpec) -> tuple[str, str] | N
     return f"curl -s {url} -d '{body}'", python
 
 
-def start_server(
+def serve_spec(
     s: CliState,
     specs: list[SourceSpec],
-    host: str,
-    port: int,
-    workers: int,
-    changes: dict[str, Any],
-    grpc_port: int | None = None,
-) -> None:
-    if not specs:
-        raise InvalidArgument(
-            "nothing to serve: name registry references (fraud@production), model files or folders, or --alias"
+    rules: list[FollowRule],
+    follow: bool = False,
+    announce: bool | None = None,
+) -> ServeSpec:
+    """The spec the server processes read: models, limits, and the registry link when the server follows the
+    registry or announces itself there (by default, whenever it serves registry models)."""
+    settings, server = s.settings, s.settings.server
+    announce = bool(rules) if announce is None else announce
+    if follow and not rules:
+        raise InvalidArgument("--follow: name registry references (fraud@production) or --alias to follow")
+    link = None
+    if rules or announce:
+        link = RegistryLink(
+            database_url=settings.database_url,
+            artifact_url=settings.artifact_url,
+            cache_dir=str(settings.home_dir / "cache"),
+            busy_timeout_s=settings.registry.busy_timeout_s,
         )
-    for spec in specs:
-        spec.overrides.update(changes)
-    server = s.settings.server
-    serve_spec = ServeSpec(
+    return ServeSpec(
         models=specs,
-        workers=workers,
-        host=host,
-        grpc_port=server.grpc_port if grpc_port is None else grpc_port,
+        registry=link,
+        follow=rules if follow else [],
+        follow_interval_s=server.follow_interval_s,
+        announce=announce,
+        heartbeat_s=settings.discovery.heartbeat_s,
+        server_id=uuid.uuid4().hex[:16],
+        grpc_port=server.grpc_port,
         max_body_bytes=int(server.max_body_mb * (1 << 20)),
         drain_timeout_s=server.drain_timeout_s,
     )
-    path = serve_spec.write(s.settings.home_dir / "run" / f"serve-{port}-{os.getpid()}.json")
+
+
+def start_server(s: CliState, spec: ServeSpec, host: str, port: int, workers: int, changes: dict[str, Any]) -> None:
+    if not spec.models and not spec.follow:
+        raise InvalidArgument(
+            "nothing to serve: name registry references (fraud@production), model files or folders, or --alias"
+        )
+    for model in spec.models:
+        model.overrides.update(changes)
+    spec = spec.model_copy(update={"workers": workers, "host": host, "http_port": port, "overrides": changes})
+    path = spec.write(s.settings.home_dir / "run" / f"serve-{port}-{os.getpid()}.json")
+    print_banner(spec, host, port)
+    # glibc gives each thread its own malloc arena; with ORT's and the HTTP server's threads that multiplies freed
+    # but unreturned memory. Two arenas keep a worker's footprint flat under load (measured in docs/architecture.md).
+    env = {"MALLOC_ARENA_MAX": "2", **os.environ}
+    drain = str(max(1, round(spec.drain_timeout_s)))
+    argv = [sys.executable, "-m", "modelyard.server.run", str(path), host, str(port), str(workers), drain]
+    os.execve(sys.executable, argv, env)
+
+
+def print_banner(spec: ServeSpec, host: str, port: int) -> None:
+    """What is served and how to call it, before the server starts."""
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
-    for spec in specs:
-        aliases = f" (aliases: {', '.join(spec.aliases)})" if spec.aliases else ""
-        out.print(f"serving {spec.name} version {spec.version}{aliases}")
+    for model in spec.models:
+        aliases = f" (aliases: {', '.join(model.aliases)})" if model.aliases else ""
+        out.print(f"serving {model.name} version {model.version}{aliases}")
+    if spec.follow:
+        out.print(
+            f"following the registry every {spec.follow_interval_s:g} s: alias moves are served without a restart"
+        )
     out.print(f"Open Inference Protocol V2 on http://{host}:{port}  (Ctrl-C stops)")
-    if serve_spec.grpc_port:
-        out.print(f"gRPC (inference.GRPCInferenceService) on {host}:{serve_spec.grpc_port}")
-    examples = next((c for c in (call_examples(shown, port, sp) for sp in specs) if c), None)
+    if spec.grpc_port:
+        out.print(f"gRPC (inference.GRPCInferenceService) on {host}:{spec.grpc_port}")
+    examples = next((c for c in (call_examples(shown, port, m) for m in spec.models) if c), None)
     if examples:
         out.print(f"try:\n  {examples[0]}\nor from Python:\n  {examples[1]}", soft_wrap=True, markup=False)
     out.print(f"Triton clients work too: tritonclient.http.InferenceServerClient('{shown}:{port}')", soft_wrap=True)
     sys.stdout.flush()
-    # glibc gives each thread its own malloc arena; with ORT's and the HTTP server's threads that multiplies freed
-    # but unreturned memory. Two arenas keep a worker's footprint flat under load (measured in docs/architecture.md).
-    env = {"MALLOC_ARENA_MAX": "2", **os.environ}
-    drain = str(max(1, round(server.drain_timeout_s)))
-    argv = [sys.executable, "-m", "modelyard.server.run", str(path), host, str(port), str(workers), drain]
-    os.execve(sys.executable, argv, env)
 
 
 def serve(
@@ -116,6 +145,17 @@ def serve(
     max_queue_delay_us: Annotated[int | None, typer.Option(min=0)] = None,
     instances: Annotated[int | None, typer.Option(min=1, help="Instances per model and worker.")] = None,
     intra_op_threads: Annotated[int | None, typer.Option(min=1)] = None,
+    versions: Annotated[
+        str | None,
+        typer.Option(help="Version policy for a model named without version or alias: latest, latest:N, all, 1,3."),
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option(help="Follow the registry: serve alias moves and new versions without a restart.")
+    ] = False,
+    announce: Annotated[
+        bool | None,
+        typer.Option(help="Record this server in the registry for discovery (default: when serving registry models)."),
+    ] = None,
 ) -> None:
     """Serve models over the Open Inference Protocol V2 (HTTP, binary tensors), with dynamic batching."""
     from modelyard.server.sources import SourceResolver
@@ -123,14 +163,16 @@ def serve(
     s = state(ctx)
     needs_registry = alias is not None or any(not Path(t).exists() for t in targets or [])
     resolver = SourceResolver(s.settings.home_dir / "cache", s.registry() if needs_registry else None)
-    specs = resolver.resolve(list(targets or []), name=name, alias=alias)
+    specs, rules = resolver.resolve(list(targets or []), name=name, alias=alias, versions=versions)
+    spec = serve_spec(s, specs, rules, follow, announce)
+    if grpc_port is not None:
+        spec.grpc_port = grpc_port
     server = s.settings.server
     start_server(
         s,
-        specs,
+        spec,
         host or server.host,
         http_port if http_port is not None else server.http_port,
         workers or server.workers,
         overrides(max_batch_size, max_queue_delay_us, instances, intra_op_threads),
-        grpc_port,
     )

@@ -1,7 +1,15 @@
 """The model registry: versions with their metadata and lineage, aliases with a full history, rollback."""
 
 from modelyard.registry.artifacts import ArtifactStore
-from modelyard.registry.entities import AliasEvent, ModelVersion, Page, RegisteredModel, VersionFilter
+from modelyard.registry.entities import (
+    AliasEvent,
+    ModelVersion,
+    Page,
+    RegisteredModel,
+    ServedVersion,
+    ServerRecord,
+    VersionFilter,
+)
 from modelyard.registry.registry import Registry
 from modelyard.registry.store import RegistryStore
 
@@ -13,5 +21,7 @@ __all__ = [
     "RegisteredModel",
     "Registry",
     "RegistryStore",
+    "ServedVersion",
+    "ServerRecord",
     "VersionFilter",
 ]

@@ -98,3 +98,28 @@ class VersionFilter:
 class Page(Generic[T]):
     items: list[T]
     next_page_token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ServedVersion:
+    name: str
+    version: int | str
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ServerRecord:
+    """A serving process as it announced itself: where to reach it, what it serves, when it last said so."""
+
+    id: str
+    http_url: str
+    grpc_url: str
+    host: str
+    pid: int
+    models: tuple[ServedVersion, ...]
+    ready: bool
+    started_at: datetime
+    heartbeat_at: datetime
+
+    def serves(self, name: str) -> bool:
+        return any(m.name == name for m in self.models)

@@ -12,6 +12,7 @@ import getpass
 import shutil
 import tempfile
 from collections.abc import Collection, Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from modelyard.registry.entities import (
     NewVersion,
     Page,
     RegisteredModel,
+    ServerRecord,
     VersionFilter,
 )
 from modelyard.registry.store import RegistryStore
@@ -223,6 +225,20 @@ class Registry:
     def set_perf_card(self, ref: str | ModelRef, card: Mapping[str, Any]) -> ModelVersion:
         version = self.get(ref)
         return self.store.set_perf_card(version.name, version.version, card)
+
+    # -- discovery -----------------------------------------------------------------------------------------------
+
+    def announce(self, record: ServerRecord) -> None:
+        """Record (or refresh) a serving process; called by the server's heartbeat."""
+        self.store.announce_server(record)
+
+    def withdraw(self, server_id: str) -> None:
+        self.store.withdraw_server(server_id)
+
+    def servers(self, model: str | None = None, stale_after_s: float = 30.0) -> list[ServerRecord]:
+        """Live servers (a heartbeat within `stale_after_s`), those serving `model` when given."""
+        since = datetime.now(UTC) - timedelta(seconds=stale_after_s)
+        return [r for r in self.store.list_servers(since) if model is None or r.serves(model.partition("@")[0])]
 
     def package_path(self, ref: str | ModelRef, cache_dir: Path) -> tuple[ModelVersion, Path]:
         """A local folder holding the version's package: the store itself when local, else a verified copy."""

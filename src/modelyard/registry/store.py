@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from modelyard.registry.entities import (
@@ -13,6 +14,7 @@ from modelyard.registry.entities import (
     NewVersion,
     Page,
     RegisteredModel,
+    ServerRecord,
     VersionFilter,
 )
 
@@ -84,6 +86,17 @@ class RegistryStore(ABC):
 
     @abstractmethod
     def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]: ...
+
+    @abstractmethod
+    def announce_server(self, record: ServerRecord) -> None:
+        """Insert or refresh a server's entry (its heartbeat is `record.heartbeat_at`)."""
+
+    @abstractmethod
+    def withdraw_server(self, server_id: str) -> None: ...
+
+    @abstractmethod
+    def list_servers(self, alive_since: datetime) -> list[ServerRecord]:
+        """Servers whose last heartbeat is at or after `alive_since`; older entries are stale and left out."""
 
     @abstractmethod
     def close(self) -> None: ...

@@ -3,8 +3,7 @@ types and map errors."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry
 
@@ -12,22 +11,31 @@ from modelyard import __version__
 from modelyard.errors import NotFound
 from modelyard.server.manager import ModelManager
 from modelyard.server.metrics import ServerCollector, WorkerTelemetry, prometheus_text
-from modelyard.server.model import ModelSource, ServedModel
+from modelyard.server.model import ServedModel
 from modelyard.server.stats import triton_stats
 from modelyard.server.triton import PLATFORMS, model_config
 from modelyard.server.types import InferRequest, InferResponse
+from modelyard.uri import parse_ref
 
 EXTENSIONS = ["binary_tensor_data", "model_repository", "model_configuration", "statistics"]
 
-Resolver = Callable[[str], Awaitable[list[ModelSource]]]
+
+class Control(Protocol):
+    """Repository loads and unloads by reference (`fraud`, `fraud/3`, `fraud@production`): ModelControl."""
+
+    async def load(self, reference: str) -> list[str]: ...
+
+    async def unload(self, reference: str) -> list[str]: ...
+
+    def unloaded(self) -> list[tuple[str, str]]: ...
 
 
 class DataPlane:
     def __init__(
-        self, manager: ModelManager, resolver: Resolver | None = None, telemetry: WorkerTelemetry | None = None
+        self, manager: ModelManager, control: Control | None = None, telemetry: WorkerTelemetry | None = None
     ) -> None:
         self.manager = manager
-        self.resolver = resolver
+        self.control = control
         self.telemetry = telemetry or WorkerTelemetry(manager)
         self.registry = CollectorRegistry()  # the app's own: tests and several apps never share one
         self.registry.register(ServerCollector(self.telemetry.merged))
@@ -97,18 +105,19 @@ class DataPlane:
         return [
             {"name": e.name, "version": e.version, "state": e.state, **({"reason": e.reason} if e.reason else {})}
             for e in self.manager.index()
+        ] + [
+            {"name": n, "version": v, "state": "UNAVAILABLE", "reason": "unloaded"}
+            for n, v in (self.control.unloaded() if self.control else [])
         ]
 
-    async def load(self, name: str) -> list[str]:
-        """Load a model by name or reference (`fraud`, `fraud@production`, `fraud/3`) through the resolver."""
-        if self.resolver is None:
+    async def load(self, reference: str) -> list[str]:
+        """Load a model by name or reference (`fraud`, `fraud@production`, `fraud/3`); returns its versions."""
+        if self.control is None:
             raise NotFound("this server has no model repository or registry to load from")
-        sources = await self.resolver(name)
-        if not sources:
-            raise NotFound(f"no model {name!r} in this server's repository")
-        for source in sources:
-            await self.manager.load(source)
-        return [s.version for s in sources]
+        return await self.control.load(reference)
 
-    async def unload(self, name: str) -> list[str]:
-        return await self.manager.unload(name)
+    async def unload(self, reference: str) -> list[str]:
+        if self.control is None:
+            ref = parse_ref(reference)
+            return await self.manager.unload(ref.name, None if ref.version is None else str(ref.version))
+        return await self.control.unload(reference)

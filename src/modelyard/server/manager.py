@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 
 from modelyard.errors import NotFound, Unavailable
+from modelyard.server.memory import release_unloaded
 from modelyard.server.model import ModelSource, ServedModel
+
+log = logging.getLogger("modelyard.server")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +38,6 @@ class ModelManager:
     async def load(self, source: ModelSource) -> ServedModel:
         """Load in a thread (the event loop keeps serving), then swap it in; an older copy is drained after."""
         key = (source.name, source.version)
-        self.expected.add(key)
         try:
             model = await asyncio.to_thread(ServedModel.load, source, self.workers)
         except Exception as exc:
@@ -49,7 +52,37 @@ class ModelManager:
         self.newest[source.name] = max(self.models[source.name], key=_version_order)
         if previous is not None:
             await self._retire(previous)
+            del previous
+            release_unloaded()
         return model
+
+    async def sync(self, sources: list[ModelSource]) -> None:
+        """Make the loaded set equal `sources`, without a failed request: load and warm up what is new or changed
+        first, then point the aliases at the new versions, then drain and unload what is no longer wanted. If a
+        new version fails to load, the versions of that model stay loaded, and its aliases stay where they were."""
+        wanted = {(s.name, s.version): s for s in sources}
+        changed = [s for key, s in wanted.items() if self._differs(key, s)]
+        results = await asyncio.gather(*(self.load(s) for s in changed), return_exceptions=True)
+        failed = {s.name for s, r in zip(changed, results, strict=True) if isinstance(r, BaseException)}
+        for source, result in zip(changed, results, strict=True):
+            if isinstance(result, BaseException):
+                log.error("could not load %s version %s: %s", source.name, source.version, result)
+        self.aliases = {k: v for k, v in self.aliases.items() if k[0] in failed}
+        for source in wanted.values():
+            if source.name not in failed:
+                self.aliases.update({(source.name, alias): source.version for alias in source.aliases})
+        self.expected &= set(wanted)
+        for name, versions in list(self.models.items()):
+            gone = [v for v in versions if (name, v) not in wanted and name not in failed]
+            for version in gone:
+                await self.unload(name, version)
+
+    def _differs(self, key: tuple[str, str], source: ModelSource) -> bool:
+        loaded = self.models.get(key[0], {}).get(key[1])
+        return loaded is None or (loaded.source.package_dir, loaded.source.overrides) != (
+            source.package_dir,
+            source.overrides,
+        )
 
     async def unload(self, name: str, version: str | None = None) -> list[str]:
         versions = self.models.get(name, {})
@@ -69,6 +102,8 @@ class ModelManager:
         else:
             del self.models[name]
             self.newest.pop(name, None)
+        del model  # the last reference: what the collector frees next is the model's sessions and weights
+        release_unloaded()
         return chosen
 
     async def _retire(self, model: ServedModel) -> None:

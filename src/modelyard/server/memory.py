@@ -28,3 +28,21 @@ def trim_heap() -> bool:
         return False
     trim(0)
     return True
+
+
+def settle_heap() -> None:
+    """After loading: move every object alive now (modules, runtimes, schemas) out of the collector's sight, and
+    collect the youngest generation less often. A request allocates many short-lived objects; full collections
+    that walk the whole long-lived heap were the server's worst pauses (p99)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
+
+
+def release_unloaded() -> None:
+    """After an unload. Models loaded at startup were frozen with everything else (`settle_heap`), and the
+    collector never looks at frozen objects: should an unloaded model sit in a reference cycle, its sessions and
+    weights would stay forever. Unfreeze, collect, freeze again, and hand free pages back to the system."""
+    gc.unfreeze()
+    settle_heap()
+    trim_heap()

@@ -29,6 +29,23 @@ BINARY = b"application/octet-stream"
 HEADER_LENGTH = b"inference-header-content-length"
 
 
+def repository_reference(name: str, body: bytes) -> str:
+    """A repository call names a model in the path (`fraud`, `fraud@staging`); a version goes in the body's
+    parameters, `{"parameters": {"version": "3"}}`, since a path segment cannot hold `fraud/3`."""
+    if not body.strip():
+        return name
+    try:
+        parameters = orjson.loads(body).get("parameters") or {}
+        version = parameters.get("version")
+    except (orjson.JSONDecodeError, AttributeError):
+        raise InvalidArgument('body: expected a JSON object such as {"parameters": {"version": "3"}}') from None
+    if version is None:
+        return name
+    if not str(version).isdigit() or "@" in name:
+        raise InvalidArgument(f"parameters.version: expected a version number without an alias, got {version!r}")
+    return f"{name}/{version}"
+
+
 class PayloadTooLarge(InvalidArgument):
     http_status = 413
 
@@ -133,11 +150,11 @@ class RestApp:
         if method == "POST" and route == "repository/index":
             return _json(200, self.dataplane.repository_index())
         if method == "POST" and len(parts) == 5 and parts[1:3] == ["repository", "models"]:
-            await self._read_body(scope, receive)
+            reference = repository_reference(parts[3], await self._read_body(scope, receive))
             if parts[4] == "load":
-                return _json(200, {"loaded": parts[3], "versions": await self.dataplane.load(parts[3])})
+                return _json(200, {"loaded": reference, "versions": await self.dataplane.load(reference)})
             if parts[4] == "unload":
-                return _json(200, {"unloaded": parts[3], "versions": await self.dataplane.unload(parts[3])})
+                return _json(200, {"unloaded": reference, "versions": await self.dataplane.unload(reference)})
         raise NotFound(f"no route {method} {scope['path']}")
 
     async def _model_route(
@@ -166,7 +183,7 @@ class RestApp:
     async def _infer(
         self, scope: Scope, receive: Receive, name: str, version: str | None
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-        model = self.dataplane.model(name, version)  # 404 before reading a large body
+        self.dataplane.model(name, version)  # 404 before reading a large body
         body = await self._read_body(scope, receive)
         raw_length = _header(scope, HEADER_LENGTH)
         header_length = None
@@ -176,7 +193,8 @@ class RestApp:
                     f"Inference-Header-Content-Length: {raw_length.decode(errors='replace')!r} is not a number"
                 )
             header_length = int(raw_length)
-        response = await model.infer(decode_request(body, header_length))
+        # Looked up again: while the body arrived, an alias may have moved and the old version been unloaded.
+        response = await self.dataplane.infer(name, version, decode_request(body, header_length))
         payload, json_length = encode_response(response)
         if json_length is None:
             return 200, payload, [(b"content-type", JSON)]

@@ -10,14 +10,45 @@ machine and load (docs/architecture.md): 1.26-1.46x the requests per second on W
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
 import sys
 
 SPEC_ENV = "MODELYARD_SERVE_SPEC"  # the one variable a worker reads: the spec file the launcher was given
 
 
+def start_controller(spec_file: str) -> subprocess.Popen[bytes] | None:
+    """The registry's side of the server (follow aliases, announce for discovery) runs in its own process, so
+    neither this launcher nor the workers import the registry's database stack."""
+    with open(spec_file, "rb") as f:
+        spec = json.load(f)
+    if not spec.get("registry") or not (spec.get("follow") or spec.get("announce")):
+        return None
+    argv = [sys.executable, "-m", "modelyard.server.controller", spec_file, str(os.getpid())]
+    return subprocess.Popen(argv)
+
+
+def stop_controller(controller: subprocess.Popen[bytes] | None) -> None:
+    if controller is None:
+        return
+    controller.terminate()
+    try:
+        controller.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        controller.kill()
+
+
 def serve(spec_file: str, host: str, port: int, workers: int, drain_s: int = 30) -> None:
+    controller = start_controller(spec_file)
+    try:
+        run_http(spec_file, host, port, workers, drain_s)
+    finally:
+        stop_controller(controller)
+
+
+def run_http(spec_file: str, host: str, port: int, workers: int, drain_s: int) -> None:
     import uvicorn
 
     os.environ[SPEC_ENV] = spec_file  # inherited by the worker processes uvicorn starts

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     ForeignKeyConstraint,
@@ -113,3 +114,19 @@ class AliasEventRow(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ServerRow(Base):
+    """A serving process's announcement, refreshed by its heartbeat; readers skip entries older than a timeout."""
+
+    __tablename__ = "servers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    http_url: Mapped[str] = mapped_column(Text, default="")
+    grpc_url: Mapped[str] = mapped_column(Text, default="")
+    host: Mapped[str] = mapped_column(String(256), default="")
+    pid: Mapped[int] = mapped_column(Integer, default=0)
+    models: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    ready: Mapped[bool] = mapped_column(Boolean, default=False)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)

@@ -31,6 +31,7 @@ from modelyard.registry.sql.models import (
     VersionTagRow,
     utcnow,
 )
+from modelyard.registry.sql.server_ops import ServerOps
 from modelyard.registry.store import RegistryStore
 
 MAX_PAGE_SIZE = 1000
@@ -55,8 +56,9 @@ def _page_size(size: int) -> int:
     return size
 
 
-class SqlAlchemyStore(AliasOps, RegistryStore):
-    """Registered models and their versions; aliases come from AliasOps, sessions from SessionStore."""
+class SqlAlchemyStore(AliasOps, ServerOps, RegistryStore):
+    """Registered models and their versions; aliases come from AliasOps, discovery from ServerOps, sessions from
+    SessionStore."""
 
     def _insert_model_if_missing(self, session: Session, name: str) -> None:
         dialect = session.get_bind().dialect.name

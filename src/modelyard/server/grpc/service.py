@@ -122,12 +122,21 @@ class InferenceServicer:
         return pb.RepositoryIndexResponse(models=[pb.RepositoryIndexResponse.ModelIndex(**e) for e in entries])
 
     async def RepositoryModelLoad(self, request: Any, context: Any) -> pb.RepositoryModelLoadResponse:
-        await _call(context, self.dataplane.load, request.model_name)
+        await _call(context, self.dataplane.load, _reference(request))
         return pb.RepositoryModelLoadResponse()
 
     async def RepositoryModelUnload(self, request: Any, context: Any) -> pb.RepositoryModelUnloadResponse:
-        await _call(context, self.dataplane.unload, request.model_name)
+        await _call(context, self.dataplane.unload, _reference(request))
         return pb.RepositoryModelUnloadResponse()
+
+
+def _reference(request: Any) -> str:
+    """`model_name`, with a version from the parameters (`version`, a string or int64 parameter) as in HTTP."""
+    if "version" not in request.parameters:
+        return str(request.model_name)
+    param = request.parameters["version"]
+    version = param.string_param or param.int64_param
+    return f"{request.model_name}/{version}"
 
 
 async def _call(context: Any, fn: Any, *args: Any) -> Any:
