@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "AsyncClient": "modelyard.client",
+    "Client": "modelyard.client",
     "Manifest": "modelyard.manifest",
     "ModelyardError": "modelyard.errors",
     "Registry": "modelyard.registry",
@@ -23,6 +25,7 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:
+    from modelyard.client import AsyncClient, Client
     from modelyard.errors import ModelyardError
     from modelyard.manifest import Manifest
     from modelyard.packaging import build_package, validate_package
@@ -39,6 +42,8 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AsyncClient",
+    "Client",
     "Manifest",
     "ModelyardError",
     "Registry",

@@ -95,3 +95,39 @@ class MissingDependency(ModelyardError):
     @classmethod
     def for_extra(cls, module: str, extra: str) -> MissingDependency:
         return cls(f"{module} is not installed; install it with: pip install 'modelyard[{extra}]'")
+
+
+class ServerUnreachable(Unavailable):
+    """The client reached no server: connections refused, reset or timed out before a reply, on every attempt."""
+
+
+class NoServers(Unavailable):
+    """Discovery found no live, ready server for the model in the registry."""
+
+
+_BY_STATUS: dict[int, type[ModelyardError]] = {
+    400: InvalidArgument,
+    404: NotFound,
+    409: FailedPrecondition,
+    413: InvalidArgument,
+    500: ModelExecutionError,
+    503: Unavailable,
+    504: DeadlineExceeded,
+}
+_BY_GRPC: dict[str, type[ModelyardError]] = {
+    "INVALID_ARGUMENT": InvalidArgument,
+    "NOT_FOUND": NotFound,
+    "FAILED_PRECONDITION": FailedPrecondition,
+    "INTERNAL": ModelExecutionError,
+    "UNAVAILABLE": Unavailable,
+    "DEADLINE_EXCEEDED": DeadlineExceeded,
+}
+
+
+def from_http(status: int, message: str) -> ModelyardError:
+    """The error a server's reply stands for (clients raise the same classes the server raised)."""
+    return _BY_STATUS.get(status, ModelyardError)(message or f"HTTP {status}")
+
+
+def from_grpc(code: str, message: str) -> ModelyardError:
+    return _BY_GRPC.get(code, ModelyardError)(message or code)

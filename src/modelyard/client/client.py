@@ -1,0 +1,254 @@
+"""`Client` and `AsyncClient`: call a model by reference on one or several servers, or on the servers the registry
+knows, with least-outstanding balancing, retries within a deadline, and circuit breaking.
+
+    client = Client("http://127.0.0.1:8000")
+    client.infer("fraud@production", {"x": array})        # {"y": array}
+
+    client = Client(registry=Registry.from_settings())    # discovery: live, ready servers of each model
+
+Both share everything but the I/O and the sleeping: endpoint choice and retry decisions (`policy.py`), request
+building and reply parsing (`wire.py`), and endpoint discovery (`_Endpoints`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from modelyard.client.policy import Attempts, Balancer, RetryPolicy
+from modelyard.client.transports import (
+    AsyncGrpcTransport,
+    AsyncHttpTransport,
+    GrpcTransport,
+    HttpTransport,
+    grpc_request,
+)
+from modelyard.client.wire import Result, encode
+from modelyard.errors import InvalidArgument, ModelyardError
+
+if TYPE_CHECKING:
+    from modelyard.registry import Registry
+
+Protocol = Literal["http", "grpc"]
+DISCOVERY_RETRY_S = 0.2  # while the registry lists no ready server for a model
+Inputs = Mapping[str, Any]
+
+
+class _Endpoints:
+    """Where a model is served: fixed URLs, or the registry's live servers, looked up again every `refresh_s`."""
+
+    def __init__(
+        self,
+        urls: list[str],
+        registry: Registry | None,
+        protocol: Protocol,
+        policy: RetryPolicy,
+        refresh_s: float,
+        stale_after_s: float,
+    ) -> None:
+        if not urls and registry is None:
+            raise InvalidArgument("Client: give server URLs or a registry to discover them")
+        self.registry = registry
+        self.protocol = protocol
+        self.policy = policy
+        self.refresh_s = refresh_s
+        self.stale_after_s = stale_after_s
+        self.fixed = Balancer([u.rstrip("/") for u in urls], policy) if urls else None
+        self.found: dict[str, tuple[float, Balancer]] = {}
+
+    def cached(self, model: str, now: float) -> Balancer | None:
+        if self.fixed is not None:
+            return self.fixed
+        entry = self.found.get(_name(model))
+        return entry[1] if entry and now - entry[0] < self.refresh_s else None
+
+    def discover(self, model: str, now: float) -> Balancer:
+        assert self.registry is not None
+        servers = self.registry.servers(_name(model), stale_after_s=self.stale_after_s)
+        urls = [s.http_url if self.protocol == "http" else s.grpc_url for s in servers if s.ready]
+        name = _name(model)
+        balancer = self.found[name][1] if name in self.found else Balancer([], self.policy)
+        balancer.update([u for u in urls if u])
+        self.found[name] = (now, balancer)
+        return balancer
+
+
+def _name(model: str) -> str:
+    return model.removeprefix("models:/").partition("/")[0].partition("@")[0]
+
+
+class _BaseClient:
+    def __init__(
+        self,
+        url: str | Sequence[str] | None = None,
+        *,
+        registry: Registry | None = None,
+        protocol: Protocol = "http",
+        timeout_s: float = 10.0,
+        binary: bool = True,
+        retry: RetryPolicy | None = None,
+        refresh_s: float = 5.0,
+        stale_after_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        if protocol not in ("http", "grpc"):
+            raise InvalidArgument(f"protocol: expected 'http' or 'grpc', got {protocol!r}")
+        urls = [url] if isinstance(url, str) else list(url or [])
+        self.protocol = protocol
+        self.timeout_s = timeout_s
+        self.binary = binary
+        self.policy = retry or RetryPolicy()
+        self.endpoints = _Endpoints(urls, registry, protocol, self.policy, refresh_s, stale_after_s)
+        self.clock = clock
+        self.rng = rng or random.Random()
+
+    def _prepare(
+        self, model: str, version: str | int | None, inputs: Inputs, outputs: Sequence[str] | None
+    ) -> tuple[str | None, Any]:
+        """The version as text and the request, built once for every attempt of a call."""
+        v = None if version is None else str(version)
+        if self.protocol == "grpc":
+            return v, grpc_request(model, v, inputs, outputs)
+        return v, encode(inputs, outputs, self.binary)
+
+    def _attempts(self, model: str, balancer: Balancer, timeout_s: float | None) -> Attempts:
+        deadline = self.clock() + (timeout_s if timeout_s is not None else self.timeout_s)
+        return Attempts(balancer, self.policy, deadline, model, self.rng)
+
+
+class Client(_BaseClient):
+    __doc__ = __doc__
+
+    def __init__(self, url: str | Sequence[str] | None = None, **options: Any) -> None:
+        super().__init__(url, **options)
+        self._transport: HttpTransport | GrpcTransport = HttpTransport() if self.protocol == "http" else GrpcTransport()
+
+    def infer(
+        self,
+        model: str,
+        inputs: Inputs,
+        *,
+        version: str | int | None = None,
+        outputs: Sequence[str] | None = None,
+        timeout_s: float | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Outputs by name. `model`: `fraud`, `fraud@production`, `fraud/3`; `timeout_s`: the deadline of the
+        whole call, retries included."""
+        return self.infer_result(model, inputs, version=version, outputs=outputs, timeout_s=timeout_s).outputs
+
+    def infer_result(
+        self,
+        model: str,
+        inputs: Inputs,
+        *,
+        version: str | int | None = None,
+        outputs: Sequence[str] | None = None,
+        timeout_s: float | None = None,
+    ) -> Result:
+        """As `infer`, with the name and version of the model that answered."""
+        v, request = self._prepare(model, version, inputs, outputs)
+        attempts = self._attempts(model, self._balancer(model), timeout_s)
+        while not attempts.balancer.endpoints and self.clock() + DISCOVERY_RETRY_S < attempts.deadline:
+            time.sleep(DISCOVERY_RETRY_S)  # a server may be starting: its registry entry turns ready shortly
+            attempts.balancer = self.endpoints.discover(model, self.clock())
+        while True:
+            endpoint = attempts.next(self.clock())
+            try:
+                result = self._send(endpoint.url, model, v, request, attempts.deadline - self.clock())
+            except ModelyardError as exc:
+                time.sleep(attempts.failed(endpoint, exc, self.clock()))
+                continue
+            attempts.succeeded(endpoint, self.clock())
+            return result
+
+    def _balancer(self, model: str) -> Balancer:
+        now = self.clock()
+        return self.endpoints.cached(model, now) or self.endpoints.discover(model, now)
+
+    def _send(self, url: str, model: str, version: str | None, request: Any, timeout_s: float) -> Result:
+        if isinstance(self._transport, HttpTransport):
+            return self._transport.infer(url, model, version, request, max(timeout_s, 0.001))
+        return self._transport.infer(url, request, max(timeout_s, 0.001))
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+class AsyncClient(_BaseClient):
+    """`Client` for asyncio: the same options, choices and errors; `await client.infer(...)`."""
+
+    def __init__(self, url: str | Sequence[str] | None = None, **options: Any) -> None:
+        super().__init__(url, **options)
+        self._transport: AsyncHttpTransport | AsyncGrpcTransport = (
+            AsyncHttpTransport() if self.protocol == "http" else AsyncGrpcTransport()
+        )
+
+    async def infer(
+        self,
+        model: str,
+        inputs: Inputs,
+        *,
+        version: str | int | None = None,
+        outputs: Sequence[str] | None = None,
+        timeout_s: float | None = None,
+    ) -> dict[str, np.ndarray]:
+        result = await self.infer_result(model, inputs, version=version, outputs=outputs, timeout_s=timeout_s)
+        return result.outputs
+
+    async def infer_result(
+        self,
+        model: str,
+        inputs: Inputs,
+        *,
+        version: str | int | None = None,
+        outputs: Sequence[str] | None = None,
+        timeout_s: float | None = None,
+    ) -> Result:
+        v, request = self._prepare(model, version, inputs, outputs)
+        attempts = self._attempts(model, await self._balancer(model), timeout_s)
+        while not attempts.balancer.endpoints and self.clock() + DISCOVERY_RETRY_S < attempts.deadline:
+            await asyncio.sleep(DISCOVERY_RETRY_S)
+            attempts.balancer = await asyncio.to_thread(self.endpoints.discover, model, self.clock())
+        while True:
+            endpoint = attempts.next(self.clock())
+            try:
+                result = await self._send(endpoint.url, model, v, request, attempts.deadline - self.clock())
+            except ModelyardError as exc:
+                await asyncio.sleep(attempts.failed(endpoint, exc, self.clock()))
+                continue
+            attempts.succeeded(endpoint, self.clock())
+            return result
+
+    async def _balancer(self, model: str) -> Balancer:
+        now = self.clock()
+        cached = self.endpoints.cached(model, now)
+        if cached is not None:
+            return cached
+        # The registry is a blocking database client: keep it off the event loop.
+        return await asyncio.to_thread(self.endpoints.discover, model, now)
+
+    async def _send(self, url: str, model: str, version: str | None, request: Any, timeout_s: float) -> Result:
+        if isinstance(self._transport, AsyncHttpTransport):
+            return await self._transport.infer(url, model, version, request, max(timeout_s, 0.001))
+        return await self._transport.infer(url, request, max(timeout_s, 0.001))
+
+    async def close(self) -> None:
+        await self._transport.close()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()

@@ -1,0 +1,154 @@
+"""The client's I/O: one V2 infer call to one endpoint over HTTP (httpx) or gRPC (grpcio), sync and async.
+
+Transports convert and map errors, nothing else: connection failures become ServerUnreachable, the call's own
+timeout DeadlineExceeded, and a server's error reply the class the server raised (`errors.from_http/from_grpc`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+import numpy as np
+
+from modelyard.client.wire import HEADER_LENGTH, Encoded, Result, datatype_of, decode, error_message, model_path
+from modelyard.errors import DeadlineExceeded, ModelyardError, ServerUnreachable, from_grpc, from_http
+from modelyard.server.codec import from_raw, to_raw
+from modelyard.server.types import InferOutput
+
+LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+
+
+def _http_error(url: str, exc: httpx.HTTPError) -> ModelyardError:
+    if isinstance(exc, httpx.ReadTimeout | httpx.WriteTimeout | httpx.PoolTimeout):
+        return DeadlineExceeded(f"{url}: no reply within the call's deadline")
+    return ServerUnreachable(f"{url}: {type(exc).__name__}: {exc or 'connection failed'}")
+
+
+def _http_result(response: httpx.Response) -> Result:
+    if response.status_code != 200:
+        raise from_http(response.status_code, error_message(response.content))
+    length = response.headers.get(HEADER_LENGTH)
+    return decode(response.content, int(length) if length else None)
+
+
+class HttpTransport:
+    def __init__(self) -> None:
+        self.client = httpx.Client(limits=LIMITS, trust_env=False)
+
+    def infer(self, url: str, model: str, version: str | None, request: Encoded, timeout_s: float) -> Result:
+        try:
+            response = self.client.post(
+                url + model_path(model, version), content=request.body, headers=request.headers, timeout=timeout_s
+            )
+        except httpx.HTTPError as exc:
+            raise _http_error(url, exc) from None
+        return _http_result(response)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class AsyncHttpTransport:
+    def __init__(self) -> None:
+        self.client = httpx.AsyncClient(limits=LIMITS, trust_env=False)
+
+    async def infer(self, url: str, model: str, version: str | None, request: Encoded, timeout_s: float) -> Result:
+        try:
+            response = await self.client.post(
+                url + model_path(model, version), content=request.body, headers=request.headers, timeout=timeout_s
+            )
+        except httpx.HTTPError as exc:
+            raise _http_error(url, exc) from None
+        return _http_result(response)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def grpc_request(
+    model: str, version: str | None, inputs: Mapping[str, Any], outputs: Sequence[str] | None = None
+) -> Any:
+    from modelyard.server.grpc import grpc_predict_v2_pb2 as pb
+
+    name, _, in_ref = model.removeprefix("models:/").partition("/")
+    tensors, raw = [], []
+    for key, value in inputs.items():
+        array = np.asarray(value)
+        datatype = datatype_of(array)
+        tensors.append(pb.ModelInferRequest.InferInputTensor(name=key, datatype=datatype, shape=list(array.shape)))
+        raw.append(to_raw(InferOutput(key, datatype, array, True)))
+    wanted = [pb.ModelInferRequest.InferRequestedOutputTensor(name=n) for n in outputs or []]
+    return pb.ModelInferRequest(
+        model_name=name, model_version=version or in_ref, inputs=tensors, raw_input_contents=raw, outputs=wanted
+    )
+
+
+def grpc_result(reply: Any) -> Result:
+    arrays = {}
+    for out, raw in zip(reply.outputs, reply.raw_output_contents, strict=True):
+        shape = tuple(out.shape)
+        count = int(np.prod(shape)) if shape else 1
+        arrays[out.name] = from_raw(f"outputs {out.name}", memoryview(raw), out.datatype, count).reshape(shape)
+    return Result(reply.model_name, reply.model_version, arrays)
+
+
+def _grpc_error(url: str, exc: Any) -> ModelyardError:
+    code, details = exc.code().name, exc.details() or ""
+    if code == "UNAVAILABLE" and ("connect" in details.lower() or "socket" in details.lower()):
+        return ServerUnreachable(f"{url}: {details}")
+    if code == "DEADLINE_EXCEEDED":
+        return DeadlineExceeded(f"{url}: no reply within the call's deadline")
+    return from_grpc(code, details)
+
+
+def _stub(channel: Any) -> Any:
+    from modelyard.server.grpc import grpc_predict_v2_pb2 as pb
+    from modelyard.server.grpc.service import SERVICE
+
+    return channel.unary_unary(
+        f"/{SERVICE}/ModelInfer",
+        request_serializer=pb.ModelInferRequest.SerializeToString,
+        response_deserializer=pb.ModelInferResponse.FromString,
+    )
+
+
+class GrpcTransport:
+    def __init__(self) -> None:
+        self.channels: dict[str, tuple[Any, Any]] = {}
+
+    def infer(self, url: str, request: Any, timeout_s: float) -> Result:
+        import grpc
+
+        if url not in self.channels:
+            channel = grpc.insecure_channel(url)
+            self.channels[url] = (channel, _stub(channel))
+        try:
+            return grpc_result(self.channels[url][1](request, timeout=timeout_s))
+        except grpc.RpcError as exc:
+            raise _grpc_error(url, exc) from None
+
+    def close(self) -> None:
+        for channel, _ in self.channels.values():
+            channel.close()
+
+
+class AsyncGrpcTransport:
+    def __init__(self) -> None:
+        self.channels: dict[str, tuple[Any, Any]] = {}
+
+    async def infer(self, url: str, request: Any, timeout_s: float) -> Result:
+        import grpc
+
+        if url not in self.channels:
+            channel = grpc.aio.insecure_channel(url)
+            self.channels[url] = (channel, _stub(channel))
+        try:
+            return grpc_result(await self.channels[url][1](request, timeout=timeout_s))
+        except grpc.RpcError as exc:
+            raise _grpc_error(url, exc) from None
+
+    async def close(self) -> None:
+        for channel, _ in self.channels.values():
+            await channel.close()

@@ -1,0 +1,104 @@
+"""V2 requests and replies on the client's side, without I/O: numpy in, bytes out, and back.
+
+Requests carry tensors as raw bytes (the binary tensor extension) by default: no float formatting or parsing on
+either side, which is what makes W2-sized tensors 3x faster than JSON (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+
+from modelyard.datatypes import from_numpy, to_numpy
+from modelyard.errors import InvalidArgument
+from modelyard.server.codec import from_raw, to_raw
+from modelyard.server.types import InferOutput
+
+HEADER_LENGTH = "Inference-Header-Content-Length"
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    model_name: str
+    model_version: str
+    outputs: dict[str, np.ndarray]
+
+
+def model_path(model: str, version: str | None = None) -> str:
+    """`fraud`, `fraud@production` or `fraud/3` (or `version=`) → the V2 path of its infer endpoint."""
+    name, _, in_ref = model.removeprefix("models:/").partition("/")
+    version = version or in_ref or None
+    return f"/v2/models/{name}/versions/{version}/infer" if version else f"/v2/models/{name}/infer"
+
+
+def datatype_of(array: np.ndarray) -> str:
+    return "BYTES" if array.dtype.kind in "OSU" else from_numpy(array.dtype)
+
+
+def encode(
+    inputs: Mapping[str, Any], outputs: Sequence[str] | None = None, binary: bool = True, request_id: str | None = None
+) -> Encoded:
+    tensors, chunks = [], []
+    for name, value in inputs.items():
+        array = np.asarray(value)
+        datatype = datatype_of(array)
+        entry: dict[str, Any] = {"name": name, "datatype": datatype, "shape": list(array.shape)}
+        if binary:
+            raw = to_raw(InferOutput(name, datatype, array, True))
+            entry["parameters"] = {"binary_data_size": len(raw)}
+            chunks.append(raw)
+        else:
+            entry["data"] = [v.decode() if isinstance(v, bytes) else v for v in array.ravel().tolist()]
+        tensors.append(entry)
+    doc: dict[str, Any] = {"inputs": tensors}
+    if request_id is not None:
+        doc["id"] = request_id
+    if outputs is not None:
+        doc["outputs"] = [{"name": n, "parameters": {"binary_data": binary}} for n in outputs]
+    elif binary:
+        doc["parameters"] = {"binary_data_output": True}
+    head = orjson.dumps(doc)
+    if not binary:
+        return Encoded(head, {"content-type": "application/json"})
+    headers = {"content-type": "application/octet-stream", HEADER_LENGTH: str(len(head))}
+    return Encoded(head + b"".join(chunks), headers)
+
+
+def decode(body: bytes, header_length: int | None) -> Result:
+    """A reply body (JSON, or JSON header + raw tensors) → arrays by output name, shaped."""
+    head_end = header_length if header_length is not None else len(body)
+    try:
+        doc = orjson.loads(body[:head_end])
+    except orjson.JSONDecodeError as exc:
+        raise InvalidArgument(f"the server's reply is not V2 JSON: {exc}") from None
+    raw, offset, arrays = memoryview(body), head_end, {}
+    for out in doc.get("outputs", []):
+        shape = tuple(out["shape"])
+        count = int(np.prod(shape)) if shape else 1
+        size = (out.get("parameters") or {}).get("binary_data_size")
+        if size is not None:
+            array = from_raw(f"outputs {out['name']}", raw[offset : offset + size], out["datatype"], count)
+            offset += size
+        elif out["datatype"] == "BYTES":
+            array = np.array([str(v).encode() for v in out["data"]], dtype=object)
+        else:
+            array = np.asarray(out["data"], dtype=to_numpy(out["datatype"]))
+        arrays[out["name"]] = array.reshape(shape)
+    return Result(doc.get("model_name", ""), str(doc.get("model_version", "")), arrays)
+
+
+def error_message(body: bytes) -> str:
+    try:
+        return str(orjson.loads(body).get("error", ""))
+    except (orjson.JSONDecodeError, AttributeError):
+        return body[:200].decode(errors="replace")
