@@ -43,13 +43,19 @@ class Server:
         return float(sum(psutil.Process(pid).memory_info().rss for pid in self.pids())) / (1 << 20)
 
 
-def start_server(args: list[str], home: Path | None = None, log: Path | None = None, timeout_s: float = 30) -> Server:
+def start_server(
+    args: list[str],
+    home: Path | None = None,
+    log: Path | None = None,
+    timeout_s: float = 30,
+    env: dict[str, str] | None = None,
+) -> Server:
     """`modelyard serve ARGS` on a free port of 127.0.0.1, returned once ready. `home`: the MODELYARD_HOME to use
-    (default: inherited); `log`: where its output goes (default: a temporary file)."""
+    (default: inherited); `log`: where its output goes (default: a temporary file); `env`: variables to add."""
     port = free_port()
     grpc_port = 0 if "--grpc-port" in args else free_port()
     grpc_args = [] if grpc_port == 0 else ["--grpc-port", str(grpc_port)]
-    env = dict(os.environ)
+    env = {**os.environ, **(env or {})}
     if home is not None:
         env["MODELYARD_HOME"] = str(home)
     if log is None:

@@ -115,3 +115,24 @@ def test_unload_and_load_over_grpc(client: tgrpc.InferenceServerClient) -> None:
     assert client.is_model_ready("flaky")
     with pytest.raises(InferenceServerException, match="no model"):
         client.load_model("never-heard-of")
+
+
+def test_model_config_and_statistics_rpcs(client: tgrpc.InferenceServerClient) -> None:
+    """What perf_analyzer asks before it measures: Triton's ModelConfig and ModelStatistics messages."""
+    config = client.get_model_config("tabular", as_json=True)["config"]
+    assert config["name"] == "tabular"
+    assert config["platform"] == "onnxruntime_onnx"
+    assert int(config["max_batch_size"]) > 0
+    assert [(t["name"], t["data_type"], [int(d) for d in t["dims"]]) for t in config["input"]] == [
+        ("x", "TYPE_FP32", [32])
+    ]
+    assert "dynamic_batching" in config
+    x = tgrpc.InferInput("x", [1, 32], "FP32")
+    x.set_data_from_numpy(np.ones((1, 32), np.float32))
+    before = client.get_inference_statistics("tabular", as_json=True)["model_stats"][0]
+    client.infer("tabular", [x])
+    after = client.get_inference_statistics("tabular", as_json=True)["model_stats"][0]
+    assert int(after["inference_count"]) == int(before.get("inference_count", 0)) + 1
+    assert int(after["inference_stats"]["success"]["count"]) >= 1
+    with pytest.raises(InferenceServerException, match="nothing"):
+        client.get_model_config("nothing")

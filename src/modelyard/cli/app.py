@@ -12,7 +12,9 @@ import typer
 from pydantic import ValidationError
 
 from modelyard.cli import alias, models
+from modelyard.cli.bench import bench
 from modelyard.cli.package import package
+from modelyard.cli.profile import profile
 from modelyard.cli.render import err, out
 from modelyard.cli.serve import serve
 from modelyard.cli.servers import servers
@@ -32,6 +34,8 @@ app.add_typer(alias.app, name="alias")
 app.command()(package)
 app.command()(serve)
 app.command()(servers)
+app.command()(bench)
+app.command()(profile)
 
 
 @app.callback()

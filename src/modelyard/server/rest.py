@@ -106,6 +106,8 @@ class RestApp:
         except Exception as exc:  # a bug of ours: answer, log, keep serving
             log.exception("unexpected error on %s %s", scope["method"], scope["path"])
             status, body, headers = _json(500, {"error": f"internal error: {type(exc).__name__}: {exc}"})
+        # A declared length: without it uvicorn frames the body in chunks, which every client must then decode.
+        headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import grpc
 import numpy as np
+from google.protobuf import json_format
 
 from modelyard import __version__
 from modelyard.errors import InvalidArgument, ModelyardError
@@ -115,6 +116,17 @@ class InferenceServicer:
     async def _infer(self, request: Any) -> InferResponse:
         return await self.dataplane.infer(request.model_name, request.model_version or None, to_request(request))
 
+    async def ModelConfig(self, request: Any, context: Any) -> pb.ModelConfigResponse:
+        config = await _call(context, self.dataplane.model_config, request.name, request.version or None)
+        message = json_format.ParseDict(config, pb.ModelConfig(), ignore_unknown_fields=True)
+        return pb.ModelConfigResponse(config=message)
+
+    async def ModelStatistics(self, request: Any, context: Any) -> pb.ModelStatisticsResponse:
+        stats = await _call(context, self.dataplane.model_stats, request.name or None, request.version or None)
+        response = pb.ModelStatisticsResponse()
+        json_format.ParseDict(stats, response, ignore_unknown_fields=True)
+        return response
+
     async def RepositoryIndex(self, request: Any, context: Any) -> pb.RepositoryIndexResponse:
         entries = self.dataplane.repository_index()
         if request.ready:
@@ -158,6 +170,8 @@ METHODS: dict[str, tuple[Any, Any]] = {
     "ServerMetadata": (pb.ServerMetadataRequest, pb.ServerMetadataResponse),
     "ModelMetadata": (pb.ModelMetadataRequest, pb.ModelMetadataResponse),
     "ModelInfer": (pb.ModelInferRequest, pb.ModelInferResponse),
+    "ModelConfig": (pb.ModelConfigRequest, pb.ModelConfigResponse),
+    "ModelStatistics": (pb.ModelStatisticsRequest, pb.ModelStatisticsResponse),
     "RepositoryIndex": (pb.RepositoryIndexRequest, pb.RepositoryIndexResponse),
     "RepositoryModelLoad": (pb.RepositoryModelLoadRequest, pb.RepositoryModelLoadResponse),
     "RepositoryModelUnload": (pb.RepositoryModelUnloadRequest, pb.RepositoryModelUnloadResponse),

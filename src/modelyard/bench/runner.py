@@ -1,0 +1,129 @@
+"""One measured load level: warm up, then windows until three agree within 10 % (or the most allowed), with the
+server's own figures for the same interval."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import httpx
+import numpy as np
+
+from modelyard.bench.loadgen import Recorder, Stop, Target, closed_loop, http_request, open_loop, run
+from modelyard.bench.probe import ServerSide, gpu, scrape, server_side
+from modelyard.bench.stats import Summary, stable, summarize, window_rates
+from modelyard.client.wire import encode
+from modelyard.datatypes import to_numpy
+from modelyard.errors import InvalidArgument, NotFound
+
+Mode = Literal["closed", "open"]
+
+
+@dataclass(frozen=True)
+class Windows:
+    warmup_s: float = 1.0
+    window_s: float = 1.0
+    min_windows: int = 3
+    max_windows: int = 10
+
+
+@dataclass(frozen=True)
+class Level:
+    mode: Mode
+    load: float  # connections (closed loop) or requests per second (open loop)
+    summary: Summary
+    windows: list[float]
+    stable: bool
+    generator_us: float  # the generator's own CPU time per request
+    server: ServerSide | None
+    gpu: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def example_inputs(url: str, model: str, rows: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random inputs of the model's signature, read from the server's metadata; variable axes get `rows`."""
+    response = httpx.get(f"{url}/v2/models/{model}", timeout=10, trust_env=False)
+    if response.status_code == 404:
+        raise NotFound(f"{url} does not serve {model!r}")
+    response.raise_for_status()
+    rng = np.random.default_rng(seed)
+    inputs = {}
+    for spec in response.json()["inputs"]:
+        shape = [rows if d < 0 else d for d in spec["shape"]]
+        if spec["datatype"] == "BYTES":
+            inputs[spec["name"]] = np.full(shape, b"x", dtype=object)
+        else:
+            inputs[spec["name"]] = rng.standard_normal(shape).astype(to_numpy(spec["datatype"]))
+    return inputs
+
+
+def target_for(url: str, model: str, inputs: dict[str, np.ndarray], binary: bool = True) -> Target:
+    parsed = httpx.URL(url)
+    if parsed.scheme != "http" or parsed.host is None:
+        raise InvalidArgument(f"--url: expected http://host:port, got {url!r}")
+    port = parsed.port or 80
+    request = encode(inputs, binary=binary)
+    path = f"/v2/models/{model}/infer"
+    return Target(parsed.host, port, http_request(parsed.host, port, path, request.body, request.headers))
+
+
+def measure(
+    target: Target,
+    url: str,
+    model: str,
+    mode: Mode,
+    load: float,
+    windows: Windows = Windows(),
+    on_window: Callable[[int], None] | None = None,
+    server_metrics: bool = True,
+) -> Level:
+    return run(_measure(target, url, model, mode, load, windows, on_window, server_metrics))
+
+
+async def _measure(
+    target: Target,
+    url: str,
+    model: str,
+    mode: Mode,
+    load: float,
+    w: Windows,
+    on_window: Callable[[int], None] | None,
+    server_metrics: bool,
+) -> Level:
+    recorder, stop = Recorder(), Stop()
+    if mode == "closed":
+        generator = closed_loop(target, int(load), stop, recorder)
+    else:
+        generator = open_loop(target, load, stop, recorder, random.Random(0))
+    task = asyncio.create_task(generator)
+    await asyncio.sleep(w.warmup_s)
+    before = await asyncio.to_thread(scrape, url, model) if server_metrics else None
+    start, cpu_start = time.perf_counter(), time.process_time()
+    rates: list[float] = []
+    while len(rates) < w.max_windows and not (len(rates) >= w.min_windows and stable(rates)):
+        await asyncio.sleep(w.window_s - (time.perf_counter() - start) % w.window_s)
+        rates = window_rates(recorder.done_at, start, w.window_s, time.perf_counter())
+        if task.done():
+            task.result()  # the generator failed (the server went away): raise its error
+        if on_window:
+            on_window(len(rates))
+    end = start + len(rates) * w.window_s
+    cpu = time.process_time() - cpu_start
+    stop.at = time.perf_counter()
+    after = await asyncio.to_thread(scrape, url, model) if server_metrics else None
+    await task
+    summary = summarize(recorder.done_at, recorder.latency, recorder.ok, start, end)
+    return Level(
+        mode=mode,
+        load=load,
+        summary=summary,
+        windows=rates,
+        stable=stable(rates),
+        generator_us=1e6 * cpu / summary.requests if summary.requests else 0.0,
+        server=server_side(before, after, end - start) if before and after else None,
+        gpu=gpu(),
+    )
