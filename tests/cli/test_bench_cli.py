@@ -26,9 +26,11 @@ def test_bench_closed_and_open_loop(tmp_path: Path, mlp_path: Path) -> None:
     assert out.with_suffix(".csv").read_text().startswith("load,req/s,p50")
 
 
-def test_bench_refuses_bad_loads(tmp_path: Path, mlp_path: Path) -> None:
+def test_bench_refuses_bad_loads_and_unknown_models(tmp_path: Path, mlp_path: Path) -> None:
     proc = run(tmp_path / "home", "bench", str(mlp_path), "--concurrency", "1,x", ok=False)
     assert_one_line_error(proc, 2, "--concurrency '1,x'")
+    proc = run(tmp_path / "home", "bench", "nothing@production", ok=False)
+    assert_one_line_error(proc, 6, "could not serve nothing@production: model 'nothing' is not registered")
 
 
 def test_profile_records_the_card_and_prints_the_capacity(tmp_path: Path, mlp_path: Path) -> None:
@@ -49,3 +51,5 @@ def test_profile_records_the_card_and_prints_the_capacity(tmp_path: Path, mlp_pa
     assert "kind: ScaledObject" in proc.stdout
     assert f'threshold: "{int(card["capacity_rps"])}"' in proc.stdout
     assert "modelyard serve scorer/1 --max-batch-size" in proc.stdout
+    shown = run(home, "models", "show", "scorer/1").stdout
+    assert f"capacity {card['capacity_rps']} req/s" in shown

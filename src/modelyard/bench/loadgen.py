@@ -36,11 +36,13 @@ class Recorder:
     done_at: list[float] = field(default_factory=list)
     latency: list[float] = field(default_factory=list)
     ok: list[bool] = field(default_factory=list)
+    sent_latency: list[float] = field(default_factory=list)  # open loop: from the actual send, as other tools count
 
-    def add(self, done_at: float, latency: float, ok: bool) -> None:
+    def add(self, done_at: float, latency: float, ok: bool, sent_latency: float | None = None) -> None:
         self.done_at.append(done_at)
         self.latency.append(latency)
         self.ok.append(ok)
+        self.sent_latency.append(latency if sent_latency is None else sent_latency)
 
 
 class _Connection(asyncio.Protocol):
@@ -132,9 +134,10 @@ async def open_loop(target: Target, rate: float, stop: Stop, recorder: Recorder,
 
     async def one(scheduled: float) -> None:
         conn = idle.pop() if idle else await target.connect()
+        sent = clock()
         status = await conn.request(target.payload)
         now = clock()
-        recorder.add(now, now - scheduled, status == 200)
+        recorder.add(now, now - scheduled, status == 200, now - sent)
         if not conn.lost:
             idle.append(conn)
 

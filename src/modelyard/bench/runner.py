@@ -117,6 +117,7 @@ async def _measure(
     after = await asyncio.to_thread(scrape, url, model) if server_metrics else None
     await task
     summary = summarize(recorder.done_at, recorder.latency, recorder.ok, start, end)
+    from_send = summarize(recorder.done_at, recorder.sent_latency, recorder.ok, start, end)
     return Level(
         mode=mode,
         load=load,
@@ -126,4 +127,7 @@ async def _measure(
         generator_us=1e6 * cpu / summary.requests if summary.requests else 0.0,
         server=server_side(before, after, end - start) if before and after else None,
         gpu=gpu(),
+        # Open loop: latency from the scheduled arrival (the summary) and, for comparison with tools that count
+        # from the moment they send (perf_analyzer), from the send.
+        extra={"p50_from_send_ms": from_send.p50_ms, "p99_from_send_ms": from_send.p99_ms},
     )

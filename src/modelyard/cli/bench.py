@@ -11,10 +11,11 @@ import typer
 from rich.progress import Progress, TaskID
 
 from modelyard.cli.render import out
-from modelyard.errors import InvalidArgument
+from modelyard.errors import InvalidArgument, Unavailable
 
 if TYPE_CHECKING:
     from modelyard.bench.runner import Mode
+    from modelyard.testing import Server
 
 
 def numbers(text: str | None, option: str) -> list[float]:
@@ -35,15 +36,27 @@ def served(model: str, url: str | None, serve_args: list[str]) -> Iterator[tuple
     if url:
         yield url.rstrip("/"), model
         return
-    from modelyard.testing import start_server, stop_server
+    from modelyard.testing import stop_server
 
     out.print(f"starting a server for {model} ...")
-    server = start_server([model, "--grpc-port", "0", *serve_args], timeout_s=120)
+    server = start_for(model, serve_args)
     try:
         name = next(iter(_index(server.url)), model)
         yield server.url, name
     finally:
         stop_server(server)
+
+
+def start_for(model: str, serve_args: list[str], env: dict[str, str] | None = None) -> Server:
+    """`modelyard serve MODEL` on a free local port; its own error (bad reference, bad model) becomes ours."""
+    from modelyard.testing import start_server
+
+    try:
+        return start_server([model, "--grpc-port", "0", *serve_args], timeout_s=120, env=env)
+    except RuntimeError as exc:
+        lines = [line for line in str(exc).splitlines() if line.startswith("error:")]
+        reason = lines[-1].removeprefix("error: ") if lines else str(exc).splitlines()[0]
+        raise Unavailable(f"could not serve {model}: {reason}") from None
 
 
 def _index(url: str) -> list[str]:

@@ -34,9 +34,10 @@ def profile_config(
     """Serve MODEL with one configuration and ramp the load on it."""
     from modelyard.bench.profile import ramp
     from modelyard.bench.runner import example_inputs, measure, target_for
-    from modelyard.testing import start_server, stop_server
+    from modelyard.cli.bench import start_for
+    from modelyard.testing import stop_server
 
-    server = start_server([model, "--grpc-port", "0", *config.serve_args()], timeout_s=120, env=config.env())
+    server = start_for(model, config.serve_args(), config.env())
     try:
         import httpx
 

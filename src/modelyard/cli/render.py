@@ -61,6 +61,7 @@ def version_detail(v: ModelVersion) -> Table:
         ("size", f"{v.size:,} bytes"),
         ("artifact", v.artifact_uri),
         ("status", v.status),
+        ("performance", _card(v.perf_card)),
     ]
     for key, value in rows:
         table.add_row(key, value)
@@ -124,3 +125,13 @@ def servers_table(servers: Iterable[ServerRecord], now: datetime) -> Table:
 
 def _served(name: str, version: object, aliases: tuple[str, ...]) -> str:
     return f"{name}/{version}" + (f" ({', '.join(aliases)})" if aliases else "")
+
+
+def _card(card: Mapping[str, Any] | None) -> str:
+    if not card:
+        return "- (modelyard profile records it)"
+    return (
+        f"{card.get('throughput_rps', '?')} req/s at p99 {card.get('p99_ms', '?')} ms "
+        f"(budget {card.get('p99_budget_ms', '?')} ms), capacity {card.get('capacity_rps', '?')} req/s; "
+        f"serve {' '.join(card.get('serve_args', []))}"
+    )
