@@ -85,7 +85,9 @@ class _Connection(asyncio.Protocol):
         return int(head[9:12])
 
     async def request(self, payload: bytes) -> int:
-        assert self.transport is not None
+        """The response's status; 0 when the connection is gone (counted as an error, never raised)."""
+        if self.lost or self.transport is None or self.transport.is_closing():
+            return 0
         self.waiter = asyncio.get_running_loop().create_future()
         self.transport.write(payload)
         return await self.waiter
@@ -133,6 +135,8 @@ async def open_loop(target: Target, rate: float, stop: Stop, recorder: Recorder,
     clock = time.perf_counter
 
     async def one(scheduled: float) -> None:
+        while idle and idle[-1].lost:  # the server closed it while it was idle (keep-alive timeout)
+            idle.pop()
         conn = idle.pop() if idle else await target.connect()
         sent = clock()
         status = await conn.request(target.payload)

@@ -4,6 +4,7 @@ server's own figures for the same interval."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
 import time
 from collections.abc import Callable
@@ -95,6 +96,26 @@ async def _measure(
     server_metrics: bool,
 ) -> Level:
     recorder, stop = Recorder(), Stop()
+    gc.collect()
+    gc.disable()  # a collection pausing the generator would show as server latency
+    try:
+        return await _run_level(target, url, model, mode, load, w, on_window, server_metrics, recorder, stop)
+    finally:
+        gc.enable()
+
+
+async def _run_level(
+    target: Target,
+    url: str,
+    model: str,
+    mode: Mode,
+    load: float,
+    w: Windows,
+    on_window: Callable[[int], None] | None,
+    server_metrics: bool,
+    recorder: Recorder,
+    stop: Stop,
+) -> Level:
     if mode == "closed":
         generator = closed_loop(target, int(load), stop, recorder)
     else:
