@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -14,8 +14,10 @@ from modelyard.cli.render import err, models_table, out, print_json, version_det
 from modelyard.cli.state import parse_metrics, parse_pairs, state
 from modelyard.errors import InvalidArgument
 from modelyard.manifest import CODE_EXECUTING_FORMATS, MANIFEST_FILE
-from modelyard.registry import Registry, VersionFilter
-from modelyard.registry.entities import ModelVersion, Page
+
+if TYPE_CHECKING:
+    from modelyard.registry import Registry
+    from modelyard.registry.entities import ModelVersion, Page
 
 app = typer.Typer(help="Register model versions and look them up.", no_args_is_help=True)
 
@@ -137,6 +139,8 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Search versions, newest first."""
+    from modelyard.registry import VersionFilter
+
     filter = VersionFilter(
         name=name,
         name_contains=name_contains,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from rich.console import Console
 from rich.table import Table
 
-from modelyard.registry.entities import AliasEvent, ModelVersion, RegisteredModel, ServerRecord
+if TYPE_CHECKING:  # the CLI starts without importing the registry's libraries
+    from modelyard.registry.entities import AliasEvent, ModelVersion, RegisteredModel, ServerRecord
 
 out = Console()
 err = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import typer
 
 from modelyard.errors import InvalidArgument
-from modelyard.registry import Registry
 from modelyard.settings import Settings
+
+if TYPE_CHECKING:
+    from modelyard.registry import Registry
 
 
 @dataclass
@@ -19,6 +22,8 @@ class CliState:
 
     def registry(self) -> Registry:
         if self._registry is None:
+            from modelyard.registry import Registry  # on first use: `serve model.onnx` never needs it
+
             self._registry = Registry.from_settings(self.settings)
         return self._registry
 

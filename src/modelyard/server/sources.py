@@ -11,17 +11,18 @@ import hashlib
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelyard.errors import InvalidArgument
 from modelyard.manifest import read_manifest
 from modelyard.packaging.builder import build_package, is_package
 from modelyard.packaging.importers import from_triton_version, triton_versions
-from modelyard.registry import ModelVersion, Registry, VersionFilter
-from modelyard.registry.artifacts import file_sha256
 from modelyard.server.spec import FollowRule, SourceSpec
 from modelyard.server.versions import VersionPolicy
 from modelyard.uri import parse_ref
+
+if TYPE_CHECKING:  # serving model files never needs the registry's libraries
+    from modelyard.registry import ModelVersion, Registry, VersionFilter
 
 
 def rule_for(target: str, versions: str | None = None) -> FollowRule:
@@ -35,7 +36,8 @@ def rule_for(target: str, versions: str | None = None) -> FollowRule:
 
 
 def every_version(registry: Registry, where: VersionFilter) -> list[ModelVersion]:
-    items, token = [], None
+    items: list[ModelVersion] = []
+    token = None
     while True:
         page = registry.search(where, page_size=1000, page_token=token)
         items += page.items
@@ -89,6 +91,8 @@ class SourceResolver:
         return self._registry
 
     def _versions(self, rule: FollowRule) -> list[ModelVersion]:
+        from modelyard.registry import VersionFilter
+
         registry = self.registry()
         if rule.alias is not None and rule.name is not None:
             return [registry.get(f"{rule.name}@{rule.alias}")]
@@ -144,12 +148,16 @@ class SourceResolver:
         return target
 
     def _package_file(self, path: Path, name: str | None) -> SourceSpec:
+        from modelyard.registry.artifacts import file_sha256
+
         model_name = name or path.stem
         key = hashlib.sha256(f"{file_sha256(path)}:{model_name}".encode()).hexdigest()[:32]
         package = self._cached(key, lambda out: build_package(path, out, name=model_name))
         return SourceSpec(name=model_name, version="1", package_dir=str(package))
 
     def _package_triton(self, repo: Path, name: str, version: int, model_file: Path, config: Any) -> SourceSpec:
+        from modelyard.registry.artifacts import file_sha256
+
         key = hashlib.sha256(f"{file_sha256(model_file)}:{name}:{config!r}".encode()).hexdigest()[:32]
         package = self._cached(key, lambda out: from_triton_version(name, version, model_file, config, out, repo))
         return SourceSpec(name=name, version=str(version), package_dir=str(package))
