@@ -136,3 +136,23 @@ def test_model_config_and_statistics_rpcs(client: tgrpc.InferenceServerClient) -
     assert int(after["inference_stats"]["success"]["count"]) >= 1
     with pytest.raises(InferenceServerException, match="nothing"):
         client.get_model_config("nothing")
+
+
+def test_load_names_a_version_in_its_parameters(server: Server) -> None:
+    """As over HTTP: the version goes in the `version` parameter; one that does not exist is NOT_FOUND."""
+    with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+        load = channel.unary_unary(
+            f"/{SERVICE}/RepositoryModelLoad",
+            request_serializer=pb.RepositoryModelLoadRequest.SerializeToString,
+            response_deserializer=pb.RepositoryModelLoadResponse.FromString,
+        )
+
+        def request(version: str) -> pb.RepositoryModelLoadRequest:
+            parameter = pb.ModelRepositoryParameter(string_param=version)
+            return pb.RepositoryModelLoadRequest(model_name="tabular", parameters={"version": parameter})
+
+        load(request("1"), timeout=30)
+        with pytest.raises(grpc.RpcError) as raised:
+            load(request("7"), timeout=30)
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "tabular/7" in (raised.value.details() or "")
