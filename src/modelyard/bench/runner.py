@@ -17,7 +17,7 @@ import numpy as np
 from modelyard.bench.loadgen import Recorder, Stop, Target, closed_loop, http_request, open_loop, run
 from modelyard.bench.probe import ServerSide, gpu, scrape, server_side
 from modelyard.bench.stats import Summary, stable, summarize, window_rates
-from modelyard.client.wire import encode
+from modelyard.client.wire import encode, model_path
 from modelyard.datatypes import to_numpy
 from modelyard.errors import InvalidArgument, NotFound
 
@@ -67,9 +67,8 @@ def target_for(url: str, model: str, inputs: dict[str, np.ndarray], binary: bool
     if parsed.scheme != "http" or parsed.host is None:
         raise InvalidArgument(f"--url: expected http://host:port, got {url!r}")
     port = parsed.port or 80
-    request = encode(inputs, binary=binary)
-    path = f"/v2/models/{model}/infer"
-    return Target(parsed.host, port, http_request(parsed.host, port, path, request.body, request.headers))
+    request = encode(inputs, binary=binary, path=model_path(model))
+    return Target(parsed.host, port, http_request(parsed.host, port, request.path, request.body, request.headers))
 
 
 def measure(
@@ -82,7 +81,12 @@ def measure(
     on_window: Callable[[int], None] | None = None,
     server_metrics: bool = True,
 ) -> Level:
-    return run(_measure(target, url, model, mode, load, windows, on_window, server_metrics))
+    gc.collect()
+    gc.disable()  # a collection pausing the generator would show as server latency
+    try:
+        return run(_measure(target, url, model, mode, load, windows, on_window, server_metrics))
+    finally:
+        gc.enable()
 
 
 async def _measure(
@@ -96,26 +100,6 @@ async def _measure(
     server_metrics: bool,
 ) -> Level:
     recorder, stop = Recorder(), Stop()
-    gc.collect()
-    gc.disable()  # a collection pausing the generator would show as server latency
-    try:
-        return await _run_level(target, url, model, mode, load, w, on_window, server_metrics, recorder, stop)
-    finally:
-        gc.enable()
-
-
-async def _run_level(
-    target: Target,
-    url: str,
-    model: str,
-    mode: Mode,
-    load: float,
-    w: Windows,
-    on_window: Callable[[int], None] | None,
-    server_metrics: bool,
-    recorder: Recorder,
-    stop: Stop,
-) -> Level:
     if mode == "closed":
         generator = closed_loop(target, int(load), stop, recorder)
     else:

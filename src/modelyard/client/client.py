@@ -28,8 +28,9 @@ from modelyard.client.transports import (
     HttpTransport,
     grpc_request,
 )
-from modelyard.client.wire import Result, encode
+from modelyard.client.wire import Result, encode, model_path
 from modelyard.errors import InvalidArgument, ModelyardError
+from modelyard.uri import parse_ref
 
 if TYPE_CHECKING:
     from modelyard.registry import Registry
@@ -79,7 +80,7 @@ class _Endpoints:
 
 
 def _name(model: str) -> str:
-    return model.removeprefix("models:/").partition("/")[0].partition("@")[0]
+    return parse_ref(model).name
 
 
 class _BaseClient:
@@ -108,14 +109,12 @@ class _BaseClient:
         self.clock = clock
         self.rng = rng or random.Random()
 
-    def _prepare(
-        self, model: str, version: str | int | None, inputs: Inputs, outputs: Sequence[str] | None
-    ) -> tuple[str | None, Any]:
-        """The version as text and the request, built once for every attempt of a call."""
+    def _prepare(self, model: str, version: str | int | None, inputs: Inputs, outputs: Sequence[str] | None) -> Any:
+        """The request, built once for every attempt of a call."""
         v = None if version is None else str(version)
         if self.protocol == "grpc":
-            return v, grpc_request(model, v, inputs, outputs)
-        return v, encode(inputs, outputs, self.binary)
+            return grpc_request(model, v, inputs, outputs)
+        return encode(inputs, outputs, self.binary, path=model_path(model, v))
 
     def _attempts(self, model: str, balancer: Balancer, timeout_s: float | None) -> Attempts:
         deadline = self.clock() + (timeout_s if timeout_s is not None else self.timeout_s)
@@ -152,7 +151,7 @@ class Client(_BaseClient):
         timeout_s: float | None = None,
     ) -> Result:
         """As `infer`, with the name and version of the model that answered."""
-        v, request = self._prepare(model, version, inputs, outputs)
+        request = self._prepare(model, version, inputs, outputs)
         attempts = self._attempts(model, self._balancer(model), timeout_s)
         while not attempts.balancer.endpoints and self.clock() + DISCOVERY_RETRY_S < attempts.deadline:
             time.sleep(DISCOVERY_RETRY_S)  # a server may be starting: its registry entry turns ready shortly
@@ -160,7 +159,7 @@ class Client(_BaseClient):
         while True:
             endpoint = attempts.next(self.clock())
             try:
-                result = self._send(endpoint.url, model, v, request, attempts.deadline - self.clock())
+                result = self._transport.infer(endpoint.url, request, attempts.remaining(self.clock()))
             except ModelyardError as exc:
                 time.sleep(attempts.failed(endpoint, exc, self.clock()))
                 continue
@@ -170,11 +169,6 @@ class Client(_BaseClient):
     def _balancer(self, model: str) -> Balancer:
         now = self.clock()
         return self.endpoints.cached(model, now) or self.endpoints.discover(model, now)
-
-    def _send(self, url: str, model: str, version: str | None, request: Any, timeout_s: float) -> Result:
-        if isinstance(self._transport, HttpTransport):
-            return self._transport.infer(url, model, version, request, max(timeout_s, 0.001))
-        return self._transport.infer(url, request, max(timeout_s, 0.001))
 
     def close(self) -> None:
         self._transport.close()
@@ -216,7 +210,7 @@ class AsyncClient(_BaseClient):
         outputs: Sequence[str] | None = None,
         timeout_s: float | None = None,
     ) -> Result:
-        v, request = self._prepare(model, version, inputs, outputs)
+        request = self._prepare(model, version, inputs, outputs)
         attempts = self._attempts(model, await self._balancer(model), timeout_s)
         while not attempts.balancer.endpoints and self.clock() + DISCOVERY_RETRY_S < attempts.deadline:
             await asyncio.sleep(DISCOVERY_RETRY_S)
@@ -224,7 +218,7 @@ class AsyncClient(_BaseClient):
         while True:
             endpoint = attempts.next(self.clock())
             try:
-                result = await self._send(endpoint.url, model, v, request, attempts.deadline - self.clock())
+                result = await self._transport.infer(endpoint.url, request, attempts.remaining(self.clock()))
             except ModelyardError as exc:
                 await asyncio.sleep(attempts.failed(endpoint, exc, self.clock()))
                 continue
@@ -238,11 +232,6 @@ class AsyncClient(_BaseClient):
             return cached
         # The registry is a blocking database client: keep it off the event loop.
         return await asyncio.to_thread(self.endpoints.discover, model, now)
-
-    async def _send(self, url: str, model: str, version: str | None, request: Any, timeout_s: float) -> Result:
-        if isinstance(self._transport, AsyncHttpTransport):
-            return await self._transport.infer(url, model, version, request, max(timeout_s, 0.001))
-        return await self._transport.infer(url, request, max(timeout_s, 0.001))
 
     async def close(self) -> None:
         await self._transport.close()

@@ -125,6 +125,10 @@ class Attempts:
         self.tried.append(endpoint.url)
         return endpoint
 
+    def remaining(self, now: float) -> float:
+        """What is left of the deadline for the next attempt (never zero: a transport treats 0 as no timeout)."""
+        return max(self.deadline - now, 0.001)
+
     def succeeded(self, endpoint: Endpoint, now: float) -> None:
         self.balancer.done(endpoint, True, now)
 

@@ -12,7 +12,16 @@ from typing import Any
 import httpx
 import numpy as np
 
-from modelyard.client.wire import HEADER_LENGTH, Encoded, Result, datatype_of, decode, error_message, model_path
+from modelyard.client.wire import (
+    HEADER_LENGTH,
+    Encoded,
+    Result,
+    datatype_of,
+    decode,
+    error_message,
+    served_name,
+    served_version,
+)
 from modelyard.errors import DeadlineExceeded, ModelyardError, ServerUnreachable, from_grpc, from_http
 from modelyard.server.codec import from_raw, to_raw
 from modelyard.server.types import InferOutput
@@ -37,10 +46,10 @@ class HttpTransport:
     def __init__(self) -> None:
         self.client = httpx.Client(limits=LIMITS, trust_env=False)
 
-    def infer(self, url: str, model: str, version: str | None, request: Encoded, timeout_s: float) -> Result:
+    def infer(self, url: str, request: Encoded, timeout_s: float) -> Result:
         try:
             response = self.client.post(
-                url + model_path(model, version), content=request.body, headers=request.headers, timeout=timeout_s
+                url + request.path, content=request.body, headers=request.headers, timeout=timeout_s
             )
         except httpx.HTTPError as exc:
             raise _http_error(url, exc) from None
@@ -54,10 +63,10 @@ class AsyncHttpTransport:
     def __init__(self) -> None:
         self.client = httpx.AsyncClient(limits=LIMITS, trust_env=False)
 
-    async def infer(self, url: str, model: str, version: str | None, request: Encoded, timeout_s: float) -> Result:
+    async def infer(self, url: str, request: Encoded, timeout_s: float) -> Result:
         try:
             response = await self.client.post(
-                url + model_path(model, version), content=request.body, headers=request.headers, timeout=timeout_s
+                url + request.path, content=request.body, headers=request.headers, timeout=timeout_s
             )
         except httpx.HTTPError as exc:
             raise _http_error(url, exc) from None
@@ -72,7 +81,6 @@ def grpc_request(
 ) -> Any:
     from modelyard.server.grpc import grpc_predict_v2_pb2 as pb
 
-    name, _, in_ref = model.removeprefix("models:/").partition("/")
     tensors, raw = [], []
     for key, value in inputs.items():
         array = np.asarray(value)
@@ -81,7 +89,11 @@ def grpc_request(
         raw.append(to_raw(InferOutput(key, datatype, array, True)))
     wanted = [pb.ModelInferRequest.InferRequestedOutputTensor(name=n) for n in outputs or []]
     return pb.ModelInferRequest(
-        model_name=name, model_version=version or in_ref, inputs=tensors, raw_input_contents=raw, outputs=wanted
+        model_name=served_name(model),
+        model_version=served_version(model, version) or "",
+        inputs=tensors,
+        raw_input_contents=raw,
+        outputs=wanted,
     )
 
 

@@ -17,14 +17,18 @@ from modelyard.datatypes import from_numpy, to_numpy
 from modelyard.errors import InvalidArgument
 from modelyard.server.codec import from_raw, to_raw
 from modelyard.server.types import InferOutput
+from modelyard.uri import parse_ref
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 
 
 @dataclass(frozen=True, slots=True)
 class Encoded:
+    """One V2 infer request over HTTP, ready for every attempt of a call."""
+
     body: bytes
     headers: dict[str, str]
+    path: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +38,21 @@ class Result:
     outputs: dict[str, np.ndarray]
 
 
+def served_name(model: str) -> str:
+    """The name a server knows a reference by: `fraud`, or `fraud@production` (servers resolve the alias)."""
+    ref = parse_ref(model)
+    return f"{ref.name}@{ref.alias}" if ref.alias else ref.name
+
+
+def served_version(model: str, version: str | None = None) -> str | None:
+    """The version asked for: `version=`, else the one in the reference (`fraud/3`), else None (the server's)."""
+    ref = parse_ref(model)
+    return version or (str(ref.version) if ref.version is not None else None)
+
+
 def model_path(model: str, version: str | None = None) -> str:
     """`fraud`, `fraud@production` or `fraud/3` (or `version=`) → the V2 path of its infer endpoint."""
-    name, _, in_ref = model.removeprefix("models:/").partition("/")
-    version = version or in_ref or None
+    name, version = served_name(model), served_version(model, version)
     return f"/v2/models/{name}/versions/{version}/infer" if version else f"/v2/models/{name}/infer"
 
 
@@ -46,7 +61,11 @@ def datatype_of(array: np.ndarray) -> str:
 
 
 def encode(
-    inputs: Mapping[str, Any], outputs: Sequence[str] | None = None, binary: bool = True, request_id: str | None = None
+    inputs: Mapping[str, Any],
+    outputs: Sequence[str] | None = None,
+    binary: bool = True,
+    request_id: str | None = None,
+    path: str = "",
 ) -> Encoded:
     tensors, chunks = [], []
     for name, value in inputs.items():
@@ -69,9 +88,9 @@ def encode(
         doc["parameters"] = {"binary_data_output": True}
     head = orjson.dumps(doc)
     if not binary:
-        return Encoded(head, {"content-type": "application/json"})
+        return Encoded(head, {"content-type": "application/json"}, path)
     headers = {"content-type": "application/octet-stream", HEADER_LENGTH: str(len(head))}
-    return Encoded(head + b"".join(chunks), headers)
+    return Encoded(head + b"".join(chunks), headers, path)
 
 
 def decode(body: bytes, header_length: int | None) -> Result:
