@@ -84,18 +84,14 @@ async def grpc_load(port: int, model: str, x: np.ndarray, conc: int, seconds: fl
     import grpc
 
     from modelyard.server.grpc import grpc_predict_v2_pb2 as pb
-    from modelyard.server.grpc.service import SERVICE
+    from modelyard.server.grpc.service import method_stub
 
     tensor = pb.ModelInferRequest.InferInputTensor(name="x", datatype="FP32", shape=list(x.shape))
     request = pb.ModelInferRequest(model_name=model, inputs=[tensor], raw_input_contents=[x.tobytes()])
     latencies: list[float] = []
     errors = 0
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        call = channel.unary_unary(
-            f"/{SERVICE}/ModelInfer",
-            request_serializer=pb.ModelInferRequest.SerializeToString,
-            response_deserializer=pb.ModelInferResponse.FromString,
-        )
+        call = method_stub(channel, "ModelInfer")
 
         async def user(until: float) -> None:
             nonlocal errors

@@ -12,7 +12,7 @@ from tritonclient.utils import InferenceServerException
 
 from modelyard.runtimes.onnx import OnnxRuntime
 from modelyard.server.grpc import grpc_predict_v2_pb2 as pb
-from modelyard.server.grpc.service import SERVICE
+from modelyard.server.grpc.service import method_stub
 from modelyard.testing import Server
 
 
@@ -64,11 +64,7 @@ def test_health_metadata_and_repository(client: tgrpc.InferenceServerClient) -> 
 def test_typed_contents_are_accepted(server: Server) -> None:
     """Clients that send `contents` instead of raw bytes (KServe's own examples do) get the same answer."""
     with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
-        infer = channel.unary_unary(
-            f"/{SERVICE}/ModelInfer",
-            request_serializer=pb.ModelInferRequest.SerializeToString,
-            response_deserializer=pb.ModelInferResponse.FromString,
-        )
+        infer = method_stub(channel, "ModelInfer")
         tensor = pb.ModelInferRequest.InferInputTensor(
             name="x", datatype="FP32", shape=[1, 32], contents=pb.InferTensorContents(fp32_contents=[0.5] * 32)
         )
@@ -141,11 +137,7 @@ def test_model_config_and_statistics_rpcs(client: tgrpc.InferenceServerClient) -
 def test_load_names_a_version_in_its_parameters(server: Server) -> None:
     """As over HTTP: the version goes in the `version` parameter; one that does not exist is NOT_FOUND."""
     with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
-        load = channel.unary_unary(
-            f"/{SERVICE}/RepositoryModelLoad",
-            request_serializer=pb.RepositoryModelLoadRequest.SerializeToString,
-            response_deserializer=pb.RepositoryModelLoadResponse.FromString,
-        )
+        load = method_stub(channel, "RepositoryModelLoad")
 
         def request(version: str) -> pb.RepositoryModelLoadRequest:
             parameter = pb.ModelRepositoryParameter(string_param=version)

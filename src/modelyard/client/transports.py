@@ -116,14 +116,9 @@ def _grpc_error(url: str, exc: Any) -> ModelyardError:
 
 
 def _stub(channel: Any) -> Any:
-    from modelyard.server.grpc import grpc_predict_v2_pb2 as pb
-    from modelyard.server.grpc.service import SERVICE
+    from modelyard.server.grpc.service import method_stub
 
-    return channel.unary_unary(
-        f"/{SERVICE}/ModelInfer",
-        request_serializer=pb.ModelInferRequest.SerializeToString,
-        response_deserializer=pb.ModelInferResponse.FromString,
-    )
+    return method_stub(channel, "ModelInfer")
 
 
 class GrpcTransport:

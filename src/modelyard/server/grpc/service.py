@@ -178,6 +178,17 @@ METHODS: dict[str, tuple[Any, Any]] = {
 }
 
 
+def method_stub(channel: Any, name: str) -> Any:
+    """A callable for one method of the service on a client channel (sync or aio), with our message classes;
+    for callers that do not use tritonclient (our client, tests, benchmarks)."""
+    request, response = METHODS[name]
+    return channel.unary_unary(
+        f"/{SERVICE}/{name}",
+        request_serializer=request.SerializeToString,
+        response_deserializer=response.FromString,
+    )
+
+
 def service_handler(servicer: InferenceServicer) -> grpc.GenericRpcHandler:
     """The standard service name and methods, each bound to the servicer with our message classes."""
     handlers = {
