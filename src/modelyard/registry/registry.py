@@ -240,9 +240,10 @@ class Registry:
         since = datetime.now(UTC) - timedelta(seconds=stale_after_s)
         return [r for r in self.store.list_servers(since) if model is None or r.serves(model.partition("@")[0])]
 
-    def package_path(self, ref: str | ModelRef, cache_dir: Path) -> tuple[ModelVersion, Path]:
-        """A local folder holding the version's package: the store itself when local, else a verified copy."""
-        version = self.get(ref)
+    def package_path(self, ref: str | ModelRef | ModelVersion, cache_dir: Path) -> tuple[ModelVersion, Path]:
+        """A local folder holding the version's package: the store itself when local, else a verified copy.
+        Given a version already read, it is not read again."""
+        version = ref if isinstance(ref, ModelVersion) else self.get(ref)
         local = self.artifacts.local_path(version.sha256)
         if local is not None:
             return version, local

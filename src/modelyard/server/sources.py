@@ -110,7 +110,7 @@ class SourceResolver:
         return [found[v] for v in policy.select(found)]
 
     def _spec(self, version: ModelVersion) -> SourceSpec:
-        _, path = self.registry().package_path(version.uri, self.cache_dir / "registry")
+        _, path = self.registry().package_path(version, self.cache_dir / "registry")
         return SourceSpec(
             name=version.name,
             version=str(version.version),

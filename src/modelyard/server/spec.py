@@ -98,7 +98,10 @@ class SpecFile:
     def update(self, change: Callable[[ServeSpec], ServeSpec]) -> ServeSpec:
         with self.path.with_suffix(".lock").open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            spec = change(self.read())
+            current = self.read()
+            spec = change(current)
+            if spec == current:  # nothing to tell the workers: a rewrite would make each of them reconcile
+                return spec
             tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(spec.model_dump_json(indent=2))
             os.replace(tmp, self.path)
