@@ -97,8 +97,7 @@ class ModelControl:
         if self.spec_file is None:
             self.spec = change(self.spec)
             return
-        self.spec = self.spec_file.update(change)
-        self._stamp = self.spec_file.stamp()
+        self.spec, self._stamp = self.spec_file.update(change)
 
     async def reconcile(self) -> bool:
         """Apply the spec file if it changed since this worker last read or wrote it."""

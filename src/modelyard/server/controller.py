@@ -65,7 +65,7 @@ class Controller:
             return followed_update(spec, [c.model_copy(deep=True) for c in chosen]) or spec
 
         before = {s.key for s in self.spec.models}
-        self.spec = self.spec_file.update(change)
+        self.spec, _ = self.spec_file.update(change)
         after = {s.key for s in self.spec.models}
         if before != after:
             log.info("registry moved: serving %s", ", ".join(f"{n}/{v}" for n, v in sorted(after)))

@@ -95,14 +95,15 @@ class SpecFile:
         st = self.path.stat()
         return (st.st_ino, st.st_mtime_ns, st.st_size)
 
-    def update(self, change: Callable[[ServeSpec], ServeSpec]) -> ServeSpec:
+    def update(self, change: Callable[[ServeSpec], ServeSpec]) -> tuple[ServeSpec, tuple[int, int, int]]:
+        """The changed spec, and the file's stamp as this update left it (taken under the lock, so a writer that
+        comes next is not mistaken for this one)."""
         with self.path.with_suffix(".lock").open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             current = self.read()
             spec = change(current)
-            if spec == current:  # nothing to tell the workers: a rewrite would make each of them reconcile
-                return spec
-            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(spec.model_dump_json(indent=2))
-            os.replace(tmp, self.path)
-            return spec
+            if spec != current:  # else nothing to tell the workers: a rewrite would make each of them reconcile
+                tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_text(spec.model_dump_json(indent=2))
+                os.replace(tmp, self.path)
+            return spec, self.stamp()
