@@ -11,23 +11,12 @@ import typer
 from rich.progress import Progress, TaskID
 
 from modelyard.cli.render import out
-from modelyard.errors import InvalidArgument, Unavailable
+from modelyard.cli.state import parse_list
+from modelyard.errors import Unavailable
 
 if TYPE_CHECKING:
     from modelyard.bench.runner import Mode
     from modelyard.testing import Server
-
-
-def numbers(text: str | None, option: str) -> list[float]:
-    if not text:
-        return []
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise InvalidArgument(f"{option} {text!r}: expected numbers separated by commas, e.g. 1,8,32") from None
-    if any(v <= 0 for v in values):
-        raise InvalidArgument(f"{option} {text!r}: every value must be positive")
-    return values
 
 
 @contextlib.contextmanager
@@ -86,8 +75,8 @@ def bench(
     from modelyard.bench.report import as_json, level_row, table, write_csv, write_json
     from modelyard.bench.runner import Windows, example_inputs, measure, target_for
 
-    loads: list[tuple[Mode, float]] = [("closed", c) for c in numbers(concurrency, "--concurrency")]
-    loads += [("open", r) for r in numbers(rate, "--rate")]
+    loads: list[tuple[Mode, float]] = [("closed", c) for c in parse_list(concurrency, "--concurrency", int, 1)]
+    loads += [("open", r) for r in parse_list(rate, "--rate", float, 0.001)] if rate else []
     windows = Windows(warmup_s, window_s, 3, max_windows)
     levels = []
     with served(model, url, ["--workers", str(workers)]) as (server_url, name):

@@ -10,22 +10,12 @@ import typer
 from rich.table import Table
 
 from modelyard.cli.render import out
-from modelyard.cli.state import CliState, state
+from modelyard.cli.state import CliState, parse_list, state
 from modelyard.errors import InvalidArgument
 
 if TYPE_CHECKING:
     from modelyard.bench.profile import Config
     from modelyard.bench.runner import Level, Windows
-
-
-def whole_numbers(text: str, option: str, minimum: int = 0) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise InvalidArgument(f"{option} {text!r}: expected whole numbers separated by commas, e.g. 0,8,32") from None
-    if not values or any(v < minimum for v in values):
-        raise InvalidArgument(f"{option} {text!r}: give at least one value, each at least {minimum}")
-    return values
 
 
 def profile_config(
@@ -86,14 +76,14 @@ def profile(
 
     s = state(ctx)
     configs = p.sweep(
-        whole_numbers(max_batch_size, "--max-batch-size"),
-        whole_numbers(max_queue_delay_us, "--max-queue-delay-us"),
-        whole_numbers(instances, "--instances", 1),
-        whole_numbers(intra_op_threads, "--intra-op-threads", 1),
-        list(whole_numbers(omp_threads, "--omp-threads", 1)) if omp_threads else None,
+        parse_list(max_batch_size, "--max-batch-size", int, 0),
+        parse_list(max_queue_delay_us, "--max-queue-delay-us", int, 0),
+        parse_list(instances, "--instances", int, 1),
+        parse_list(intra_op_threads, "--intra-op-threads", int, 1),
+        list(parse_list(omp_threads, "--omp-threads", int, 1)) if omp_threads else None,
     )
     windows = Windows(warmup_s=min(1.0, window_s), window_s=window_s, min_windows=3, max_windows=max_windows)
-    ramp = whole_numbers(concurrency, "--concurrency", 1)
+    ramp = parse_list(concurrency, "--concurrency", int, 1)
     results = []
     for i, config in enumerate(configs, 1):
         out.print(f"[{i}/{len(configs)}] {config.label}")

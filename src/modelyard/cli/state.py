@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
@@ -57,3 +58,18 @@ def parse_metrics(values: list[str] | None) -> dict[str, float]:
         except ValueError:
             raise InvalidArgument(f"--metric {key}={value}: the value must be a number") from None
     return metrics
+
+
+N = TypeVar("N", int, float)
+
+
+def parse_list(text: str, option: str, kind: Callable[[str], N], minimum: N) -> list[N]:
+    """`--concurrency 1,8,32` → [1, 8, 32]: at least one value, each at least `minimum`; errors name the option."""
+    try:
+        values = [kind(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        what = "whole numbers" if kind is int else "numbers"
+        raise InvalidArgument(f"{option} {text!r}: expected {what} separated by commas, e.g. 1,8,32") from None
+    if not values or any(v < minimum for v in values):
+        raise InvalidArgument(f"{option} {text!r}: give at least one value, each at least {minimum}")
+    return values
