@@ -9,8 +9,18 @@ import orjson
 import pytest
 
 from modelyard.errors import InvalidArgument
+from modelyard.server import jsonbody
 from modelyard.server.codec import decode_request, encode_response
 from modelyard.server.types import InferOutput, InferResponse
+
+
+@pytest.fixture(autouse=True, params=["eager", "lazy"])
+def json_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs twice: bodies decoded by orjson, then by simdjson with tensor data read lazily."""
+    if request.param == "lazy" and jsonbody.simdjson is None:
+        pytest.skip("simdjson is not installed for this Python")
+    monkeypatch.setattr(jsonbody, "LAZY_FROM_BYTES", 0 if request.param == "lazy" else 1 << 62)
+    return str(request.param)
 
 
 def binary_body(header: dict, *chunks: bytes) -> tuple[bytes, int]:
@@ -84,7 +94,13 @@ def test_binary_inputs_including_bytes() -> None:
             "not a valid list",
         ),
         (b'{"inputs": [{"name": "x", "datatype": "INT8", "shape": [1], "data": [999]}]}', None, "not a valid list"),
-        (b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": [2], "data": [[1], [2, 3]]}]}', None, "'x'.data"),
+        (b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": [2], "data": [[1], [2, 3]]}]}', None, "has 3"),
+        (b'{"inputs": [{"name": "x", "datatype": "UINT8", "shape": [1], "data": [-1]}]}', None, "not a valid list"),
+        (b'{"inputs": [{"name": "x", "datatype": "INT64", "shape": [1], "data": [true, 1]}]}', None, "has 2"),
+        (b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": [1e999]}]}', None, "malformed JSON"),
+        (b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": [1,]}]}', None, "malformed JSON"),
+        (b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "data": [1]}]} x', None, "malformed JSON"),
+        (b'{"inputs": [{"name": "\xff", "datatype": "FP32", "shape": [1], "data": [1]}]}', None, "malformed JSON"),
         (b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1]}]}', None, "needs data"),
         (b'{"inputs": [{"name": "s", "datatype": "BYTES", "shape": [1], "data": [1]}]}', None, "must be strings"),
         (

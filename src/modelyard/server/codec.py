@@ -16,6 +16,7 @@ import orjson
 
 from modelyard.datatypes import to_numpy
 from modelyard.errors import InvalidArgument
+from modelyard.server import jsonbody
 from modelyard.server.types import InferInput, InferOutput, InferRequest, InferResponse, RequestedOutput
 
 _DATATYPES = frozenset(["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
@@ -33,10 +34,7 @@ def decode_request(body: bytes, header_length: int | None = None) -> InferReques
             )
         view = memoryview(body)
         head, binary = view[:header_length], view[header_length:]
-    try:
-        doc = orjson.loads(head)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidArgument(f"malformed JSON: {exc}") from None
+    doc = jsonbody.load(head)
     if not isinstance(doc, dict):
         raise InvalidArgument("the request body must be a JSON object")
     raw_inputs = doc.get("inputs")
@@ -104,6 +102,17 @@ def _decode_input(index: int, item: Any, binary: memoryview | None, offset: int)
 
 
 def _from_json(where: str, data: Any, datatype: str, count: int) -> np.ndarray:
+    array = None
+    if datatype != "BYTES" and jsonbody.is_lazy(data):
+        array = jsonbody.numeric(data, to_numpy(datatype))
+    if array is None:
+        array = _from_python(where, jsonbody.plain(data), datatype)
+    if array.size != count:
+        raise InvalidArgument(f"{where}.data: has {array.size} elements but the shape needs {count}")
+    return array
+
+
+def _from_python(where: str, data: Any, datatype: str) -> np.ndarray:
     if not isinstance(data, list):
         data = [data]
     if datatype == "BYTES":
@@ -112,14 +121,17 @@ def _from_json(where: str, data: Any, datatype: str, count: int) -> np.ndarray:
             raise InvalidArgument(f"{where}.data: BYTES data must be strings")
         array = np.empty(len(flat), dtype=object)
         array[:] = [v.encode() for v in flat]
-    else:
+        return array
+    try:
+        return np.asarray(data, dtype=to_numpy(datatype))
+    except (ValueError, TypeError, OverflowError) as exc:
+        error = exc
+    if any(isinstance(v, list) for v in data):  # ragged nesting: read the elements in order, as Triton does
         try:
-            array = np.asarray(data, dtype=to_numpy(datatype))
+            return np.asarray(_flatten(data), dtype=to_numpy(datatype))
         except (ValueError, TypeError, OverflowError) as exc:
-            raise InvalidArgument(f"{where}.data: not a valid list of {datatype} values ({exc})") from None
-    if array.size != count:
-        raise InvalidArgument(f"{where}.data: has {array.size} elements but the shape needs {count}")
-    return array
+            error = exc
+    raise InvalidArgument(f"{where}.data: not a valid list of {datatype} values ({error})")
 
 
 def _flatten(data: list[Any]) -> list[Any]:

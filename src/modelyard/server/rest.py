@@ -195,8 +195,10 @@ class RestApp:
                     f"Inference-Header-Content-Length: {raw_length.decode(errors='replace')!r} is not a number"
                 )
             header_length = int(raw_length)
+        request = decode_request(body, header_length)
+        del body  # a JSON body is dead weight while the request waits (binary inputs hold their own slices)
         # Looked up again: while the body arrived, an alias may have moved and the old version been unloaded.
-        response = await self.dataplane.infer(name, version, decode_request(body, header_length))
+        response = await self.dataplane.infer(name, version, request)
         payload, json_length = encode_response(response)
         if json_length is None:
             return 200, payload, [(b"content-type", JSON)]
