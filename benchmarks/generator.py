@@ -119,8 +119,8 @@ def ours(target: Target, url: str, model: str, mode: str, value: int) -> dict[st
             "p99": level.extra["p99_from_send_ms"], "cpu_us": level.generator_us}  # fmt: skip
 
 
-def median(runs: list[dict[str, float]], key: str) -> float:
-    return float(np.median([r[key] for r in runs]))
+def medians(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {key: float(np.median([r[key] for r in runs])) for key in runs[0]}
 
 
 def spread(runs: list[dict[str, float]], key: str) -> float:
@@ -161,8 +161,7 @@ def agreement(work: Path, loads: dict[str, list[tuple[str, int]]], repeats: int)
                 if not theirs_runs:
                     print(f"{model:8} {label:>8} | perf_analyzer gave no figures")
                     continue
-                t = {k: median(theirs_runs, k) for k in ("rps", "p50", "p99", "cpu_us")}
-                o = {k: median(our_runs, k) for k in ("rps", "p50", "p99", "cpu_us")}
+                t, o = medians(theirs_runs), medians(our_runs)
                 print(f"{model:8} {label:>8} | {t['rps']:19,.0f} {t['p50']:6.2f} {t['p99']:6.2f} {t['cpu_us']:6.0f} | "
                       f"{o['rps']:11,.0f} {o['p50']:6.2f} {o['p99']:6.2f} {o['cpu_us']:6.0f} | "
                       f"{o['rps'] / t['rps']:11.2f} {o['p50'] / t['p50']:5.2f} {o['p99'] / t['p99']:5.2f} | "
