@@ -15,6 +15,8 @@ from modelyard.cli.render import out
 from modelyard.cli.state import CliState, state
 from modelyard.errors import InvalidArgument
 from modelyard.runtimes import example_from_signature
+from modelyard.server import handoff
+from modelyard.server.memory import ARENAS
 from modelyard.server.spec import FollowRule, RegistryLink, ServeSpec, SourceSpec
 from modelyard.signature import Signature
 
@@ -98,11 +100,13 @@ def start_server(s: CliState, spec: ServeSpec, host: str, port: int, workers: in
     spec = spec.model_copy(update={"workers": workers, "host": host, "http_port": port, "overrides": changes})
     path = spec.write(s.settings.home_dir / "run" / f"serve-{port}-{os.getpid()}.json")
     print_banner(spec, host, port)
-    # glibc gives each thread its own malloc arena; with ORT's and the HTTP server's threads that multiplies freed
-    # but unreturned memory. Two arenas keep a worker's footprint flat under load (measured in docs/architecture.md).
-    env = {"MALLOC_ARENA_MAX": "2", **os.environ}
-    drain = str(max(1, round(spec.drain_timeout_s)))
-    argv = [sys.executable, "-m", "modelyard.server.run", str(path), host, str(port), str(workers), drain]
+    drain = max(1, round(spec.drain_timeout_s))
+    if handoff.hand_over(str(path), host, port, workers, drain):
+        return  # the process the user started is the server (modelyard.server.handoff)
+    # No waiting server process (no fork here, or the CLI runs in-process): become the server, without the CLI's
+    # imports. MALLOC_ARENA_MAX must be in the environment at start; see memory.limit_arenas.
+    env = {"MALLOC_ARENA_MAX": ARENAS, **os.environ}
+    argv = [sys.executable, "-m", "modelyard.server.run", str(path), host, str(port), str(workers), str(drain)]
     os.execve(sys.executable, argv, env)
 
 

@@ -6,24 +6,40 @@ import ctypes
 import ctypes.util
 import functools
 import gc
+import os
 from collections.abc import Callable
+
+M_ARENA_MAX = -8  # glibc's mallopt parameter
+ARENAS = "2"
 
 
 @functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
+def _glibc(function: str) -> Callable[..., int] | None:
+    """A glibc function, or None under other C libraries (which return memory and size arenas on their own)."""
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name) if name else None
     except OSError:
         return None
-    trim = getattr(libc, "malloc_trim", None)  # glibc only; other C libraries return memory on their own terms
-    return trim if callable(trim) else None
+    found = getattr(libc, function, None)
+    return found if callable(found) else None
+
+
+def limit_arenas() -> None:
+    """glibc gives each thread its own malloc arena; with ONNX Runtime's and the HTTP server's threads that
+    multiplies freed but unreturned memory. Two arenas keep a worker's footprint flat under load (measured in
+    docs/architecture.md). Set for this process and, through the environment, for the workers it starts; a value
+    the user exported wins."""
+    arenas = os.environ.setdefault("MALLOC_ARENA_MAX", ARENAS)
+    mallopt = _glibc("mallopt")
+    if mallopt is not None and arenas.isdigit():
+        mallopt(M_ARENA_MAX, int(arenas))
 
 
 def trim_heap() -> bool:
     """Ask glibc to hand free heap pages back (decoded requests leave many); False where there is no glibc."""
     gc.collect()  # cycles left by failed requests (exceptions hold frames) go first
-    trim = _malloc_trim()
+    trim = _glibc("malloc_trim")
     if trim is None:
         return False
     trim(0)

@@ -1,0 +1,131 @@
+"""`modelyard serve` in two processes at once: the CLI resolves what to serve while the server imports its stack.
+
+The CLI's work (Typer, settings, the registry, packaging model files) and the server's imports (uvicorn, ONNX
+Runtime, gRPC) each take about half a second. Run one after the other, as an `execve` from the CLI into the
+server would, they made a server ready 1.1-1.3 s after the command; the two together, on two cores, fit in about
+one of them (docs/architecture.md, "Ready").
+
+So the console script forks before it imports anything heavy. The child runs the CLI as usual and, where it
+would have started the server, writes the spec's path into a pipe and exits. The parent, meanwhile, imports the
+server's modules; it reads the pipe and becomes the server. The process the user started (the PID a process
+manager or a test holds) is the server, as with `execve`. Should the CLI end without handing over a spec (an
+error, `--help`, `demo --no-serve`), the parent exits with the CLI's status and serves nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import itertools
+import json
+import os
+import signal
+import sys
+import threading
+from typing import NoReturn
+
+from modelyard.server.memory import limit_arenas
+
+COMMANDS = frozenset({"serve", "demo"})  # the commands that may end by starting a server
+ROOT_OPTIONS_WITH_VALUE = frozenset({"--home"})
+
+_handoff_fd: int | None = None  # in the CLI child: where the spec goes
+
+
+def command_of(args: list[str]) -> str | None:
+    """The subcommand named in `args` after the root options, as Typer would read it."""
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in ROOT_OPTIONS_WITH_VALUE:
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+def wanted(args: list[str]) -> bool:
+    return hasattr(os, "fork") and command_of(args) in COMMANDS and not {"--help", "--no-serve"} & set(args)
+
+
+def split(args: list[str]) -> None:
+    """Returns in the child, which goes on as the CLI; the parent waits for the spec and never returns."""
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(read)
+        global _handoff_fd
+        _handoff_fd = write
+        return
+    os.close(write)
+    await_spec(read, child, preload=not _grpc_off(args))
+
+
+def hand_over(spec_file: str, host: str, port: int, workers: int, drain_s: int) -> bool:
+    """In the CLI child: give the spec to the waiting server process. False when there is none (no fork on this
+    platform, or the CLI was called in-process), and the caller starts the server itself."""
+    global _handoff_fd
+    if _handoff_fd is None:
+        return False
+    message = json.dumps([spec_file, host, port, workers, drain_s]).encode()
+    fd, _handoff_fd = _handoff_fd, None
+    with contextlib.suppress(BrokenPipeError):  # the server process was stopped meanwhile: nothing to start
+        os.write(fd, message)
+    os.close(fd)
+    return True
+
+
+def await_spec(read: int, child: int, preload: bool = True) -> NoReturn:
+    limit_arenas()  # before the preloading thread gets an arena of its own
+    stopping = {n: signal.getsignal(n) for n in (signal.SIGINT, signal.SIGTERM)}
+    for signum, inherited in stopping.items():  # stopped before the handover: stop the CLI too
+        if inherited is not signal.SIG_IGN:  # a shell's background job ignores SIGINT, and so do we
+            signal.signal(signum, lambda n, _: _stop(child, n))
+    loader = threading.Thread(target=_preload, args=(preload,), daemon=True)
+    loader.start()
+    message = _read_all(read)
+    if not message:
+        _, status = os.waitpid(child, 0)
+        code = os.waitstatus_to_exitcode(status)
+        os._exit(code if code >= 0 else 128 - code)
+    threading.Thread(target=os.waitpid, args=(child, 0), daemon=True).start()  # reap the CLI when it exits
+    loader.join()
+    for signum, inherited in stopping.items():
+        signal.signal(signum, inherited)
+    spec_file, host, port, workers, drain_s = json.loads(message)
+    from modelyard.server.run import serve
+
+    serve(spec_file, host, port, workers, drain_s)
+    sys.exit(0)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    os.close(fd)
+    return b"".join(chunks)
+
+
+def _stop(child: int, signum: int) -> NoReturn:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(child, signal.SIGTERM)  # whatever stopped us: the CLI may ignore SIGINT, not this
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(child, 0)
+    os._exit(128 + signum)
+
+
+def _preload(grpc: bool) -> None:
+    """What every server imports. Failures are left for the real import to report."""
+    modules = ["modelyard.server.app", "onnxruntime", "uvicorn.loops.uvloop", "uvicorn.protocols.http.httptools_impl"]
+    if grpc:
+        modules.append("modelyard.server.grpc.service")
+    for name in modules:
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
+
+
+def _grpc_off(args: list[str]) -> bool:
+    """`--grpc-port 0` on the command line: gRPC's 15 MiB would be imported for nothing."""
+    return "--grpc-port=0" in args or any(a == "--grpc-port" and b == "0" for a, b in itertools.pairwise(args))

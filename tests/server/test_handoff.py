@@ -1,0 +1,103 @@
+"""The split of `modelyard serve` into the CLI and the server process that imports its stack meanwhile."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from modelyard.server import handoff
+from modelyard.server.memory import limit_arenas
+from modelyard.testing import start_server, stop_server
+
+
+@pytest.mark.parametrize(
+    ("args", "command", "wanted"),
+    [
+        (["serve", "m.onnx"], "serve", True),
+        (["--home", "/tmp/h", "--debug", "serve", "x@production"], "serve", True),
+        (["--home", "serve", "demo"], "demo", True),  # a home folder named `serve`
+        (["demo"], "demo", True),
+        (["demo", "--no-serve"], "demo", False),
+        (["serve", "--help"], "serve", False),
+        (["models", "list"], "models", False),
+        (["--debug"], None, False),
+    ],
+)
+def test_only_commands_that_start_a_server_split(args: list[str], command: str | None, wanted: bool) -> None:
+    assert handoff.command_of(args) == command
+    assert handoff.wanted(args) is wanted
+
+
+def test_hand_over_without_a_waiting_server_says_so() -> None:
+    assert handoff.hand_over("spec.json", "127.0.0.1", 8000, 1, 30) is False
+
+
+def test_arenas_default_to_two_and_the_users_value_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    limit_arenas()
+    assert os.environ["MALLOC_ARENA_MAX"] == "2"
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    limit_arenas()
+    assert os.environ["MALLOC_ARENA_MAX"] == "4"
+
+
+def split_with_cli(cli_body: str, tmp_path: Path) -> subprocess.Popen[bytes]:
+    """A process that splits as `modelyard serve` does, with `cli_body` standing in for the CLI's work."""
+    script = tmp_path / "split.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import os, sys, time
+            from modelyard.server import handoff
+            handoff.split(["serve"])
+            open(sys.argv[1], "w").write(str(os.getpid()))  # only the CLI child gets here
+            """
+        )
+        + textwrap.dedent(cli_body)
+    )
+    return subprocess.Popen([sys.executable, str(script), str(tmp_path / "cli.pid")])
+
+
+def wait_for(path: Path, timeout_s: float = 30) -> int:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text():
+            return int(path.read_text())
+        time.sleep(0.02)
+    raise AssertionError(f"{path} not written in {timeout_s} s")
+
+
+def test_a_cli_that_ends_without_a_spec_gives_its_status(tmp_path: Path) -> None:
+    process = split_with_cli("sys.exit(3)", tmp_path)
+    assert process.wait(timeout=30) == 3
+
+
+def test_stopping_before_the_handover_stops_the_cli_too(tmp_path: Path) -> None:
+    process = split_with_cli("time.sleep(60)", tmp_path)
+    cli = wait_for(tmp_path / "cli.pid")
+    assert psutil.Process(cli).ppid() == process.pid
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 128 + signal.SIGTERM
+    assert not psutil.pid_exists(cli) or psutil.Process(cli).status() == psutil.STATUS_ZOMBIE
+
+
+def test_the_started_process_is_the_server_and_the_cli_is_gone(model_folder: Path, tmp_path: Path) -> None:
+    server = start_server([str(model_folder / "tabular"), "--grpc-port", "0"], tmp_path / "home")
+    try:
+        deadline = time.monotonic() + 10
+        while psutil.Process(server.process.pid).children() and time.monotonic() < deadline:
+            time.sleep(0.05)  # the CLI exits right after handing over; its parent reaps it
+        assert psutil.Process(server.process.pid).children() == []
+        listening = {c.laddr.port for c in psutil.Process(server.process.pid).net_connections() if c.status == "LISTEN"}
+        assert server.port in listening
+    finally:
+        stop_server(server)
+    assert server.process.returncode == 0  # drained on SIGTERM and exited cleanly
