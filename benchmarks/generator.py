@@ -129,14 +129,14 @@ def spread(runs: list[dict[str, float]], key: str) -> float:
     return max(values) / min(values)
 
 
-def agreement(work: Path, loads: dict[str, list[tuple[str, int]]], repeats: int) -> None:
+def agreement(work: Path, loads: dict[str, list[tuple[str, int]]], repeats: int, workers: int) -> None:
     """perf_analyzer and `modelyard bench` on the same server, model and load, alternating, `repeats` times each;
     medians compared as ratios (ours / theirs), and each tool's spread over its repeats beside them."""
     from modelyard.packaging import build_package
 
     build_package(examples.mlp_onnx(work / "w1.onnx"), work / "models" / "tabular", name="tabular")
     build_package(examples.cnn_onnx(work / "w2.onnx"), work / "models" / "image", name="image")
-    server = start_server([str(work / "models"), "--workers", "2", "--grpc-port", "0"], work / "home")
+    server = start_server([str(work / "models"), "--workers", str(workers), "--grpc-port", "0"], work / "home")
     print(f"\nagreement, medians of {repeats} alternating runs; ratio = modelyard bench / perf_analyzer; "
           "spread = max/min of a tool's repeats")  # fmt: skip
     print(f"{'model':8} {'load':>8} | {'perf_analyzer req/s':>19} {'p50':>6} {'p99':>6} {'µs/req':>6} | "
@@ -172,7 +172,7 @@ def agreement(work: Path, loads: dict[str, list[tuple[str, int]]], repeats: int)
 
 def parse_loads(text: str) -> list[tuple[str, int]]:
     """`c1,c4,r500,r2000`: closed loop at 1 and 4 connections, open loop at 500 and 2,000 requests/s."""
-    return [("closed" if item[0] == "c" else "open", int(item[1:])) for item in text.split(",")]
+    return [("closed" if item[0] == "c" else "open", int(item[1:])) for item in text.split(",") if item]
 
 
 def main() -> None:
@@ -181,13 +181,14 @@ def main() -> None:
     parser.add_argument("--w1", default="c1,c4,r1000,r2000,r4000", help="agreement loads on W1 (c: closed, r: rate)")
     parser.add_argument("--w2", default="c1,c4,r300,r1000", help="agreement loads on W2, binary tensors")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2, help="the agreement server's workers")
     parser.add_argument("--skip-saturation", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         if not args.skip_saturation:
             saturation(Path(tmp), [int(c) for c in args.conc.split(",")])
         loads = {"tabular": parse_loads(args.w1), "image": parse_loads(args.w2)}
-        agreement(Path(tmp), loads, args.repeats)
+        agreement(Path(tmp), loads, args.repeats, args.workers)
 
 
 if __name__ == "__main__":

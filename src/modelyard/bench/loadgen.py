@@ -19,6 +19,8 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from modelyard.bench.pacer import Pacer
+
 T = TypeVar("T")
 
 
@@ -148,17 +150,16 @@ async def open_loop(target: Target, rate: float, stop: Stop, recorder: Recorder,
             idle.append(conn)
 
     next_at = clock()
-    while next_at < stop.at:
-        delay = next_at - clock()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        if len(tasks) < 1024:
-            task = asyncio.create_task(one(next_at))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-        else:
-            recorder.add(clock(), 0.0, False)  # the generator's own limit: counted as an error, not hidden
-        next_at += rng.expovariate(rate)
+    with Pacer(clock) as pacer:  # asyncio.sleep would send sub-millisecond gaps at once (see pacer.py)
+        while next_at < stop.at:
+            await pacer.until(next_at)
+            if len(tasks) < 1024:
+                task = asyncio.create_task(one(next_at))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            else:
+                recorder.add(clock(), 0.0, False)  # the generator's own limit: counted as an error, not hidden
+            next_at += rng.expovariate(rate)
     if tasks:
         await asyncio.wait(tasks, timeout=30)
     for conn in idle:

@@ -1,0 +1,70 @@
+"""The open-loop pacer: never early, on the signal path and on the fallback, and it gives SIGALRM back."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+import time
+
+import pytest
+
+from modelyard.bench.loadgen import run
+from modelyard.bench.pacer import Pacer
+
+
+async def wake_ups(use_signal: bool, gaps_s: list[float]) -> tuple[bool, list[float]]:
+    """How late each wake-up was (s) at the given gaps; negative would be early."""
+    late = []
+    with Pacer(use_signal=use_signal) as pacer:
+        used = pacer.uses_signal
+        when = time.perf_counter()
+        for gap in gaps_s:
+            when += gap
+            await pacer.until(when)
+            late.append(time.perf_counter() - when)
+    return used, late
+
+
+@pytest.mark.parametrize("use_signal", [True, False])
+def test_wakes_never_early_at_sub_millisecond_gaps(use_signal: bool) -> None:
+    rng = random.Random(0)
+    gaps = [rng.expovariate(4000) for _ in range(400)]  # Poisson at 4,000/s, as the open loop schedules them
+    used, late = run(wake_ups(use_signal, gaps))
+    assert used is use_signal  # the suite's timeout runs in a thread, so the signal path is the one tested
+    assert min(late) >= 0
+
+
+def test_gives_the_signal_and_the_timer_back() -> None:
+    run(wake_ups(True, [0.0005] * 20))
+    assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_a_cancelled_wait_leaves_no_alarm() -> None:
+    async def cancel_midway() -> None:
+        with Pacer() as pacer:
+            waiting = asyncio.create_task(pacer.until(time.perf_counter() + 5))
+            await asyncio.sleep(0.01)
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+            assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+    run(cancel_midway())
+
+
+def test_leaves_a_handler_it_does_not_own_alone() -> None:
+    calls: list[int] = []
+    previous = signal.signal(signal.SIGALRM, lambda n, _: calls.append(n))
+    try:
+        used, late = run(wake_ups(True, [0.0003] * 10))
+        assert not used
+        assert min(late) >= 0
+        signal.setitimer(signal.ITIMER_REAL, 0.001)
+        deadline = time.monotonic() + 5
+        while not calls and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert calls == [signal.SIGALRM]
+    finally:
+        signal.signal(signal.SIGALRM, previous)
