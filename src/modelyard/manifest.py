@@ -38,6 +38,11 @@ class Instances(_Strict):
 class RuntimeOptions(_Strict):
     intra_op_threads: int = Field(default=0, ge=0, description="0: the runtime's default")
     inter_op_threads: int = Field(default=0, ge=0)
+    intra_op_spinning: bool = Field(
+        default=False,
+        description="ONNX Runtime's pool threads spin between runs instead of sleeping. Off: a spinning thread "
+        "burns a core even while the server is idle, which the HTTP loop and the clients on the machine need.",
+    )
     providers: tuple[str, ...] = ()
 
 
