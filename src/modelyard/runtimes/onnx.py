@@ -13,7 +13,6 @@ from modelyard.manifest import Manifest, RuntimeOptions
 from modelyard.runtimes.base import Tensors
 from modelyard.signature import Signature, TensorSpec
 
-
 SPINNING = "session.intra_op.allow_spinning"
 
 
