@@ -101,3 +101,22 @@ def test_the_started_process_is_the_server_and_the_cli_is_gone(model_folder: Pat
     finally:
         stop_server(server)
     assert server.process.returncode == 0  # drained on SIGTERM and exited cleanly
+
+
+def test_a_supervisor_of_several_workers_carries_no_runtime(model_folder: Path, tmp_path: Path) -> None:
+    """The parent preloads the server's stack before it knows the worker count; with workers it supervises only."""
+    server = start_server([str(model_folder / "tabular"), "--workers", "2", "--grpc-port", "0"], tmp_path / "home")
+    try:
+        supervisor = psutil.Process(server.process.pid)
+        deadline = time.monotonic() + 30
+        while len(with_runtime(supervisor.children())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)  # ready means one worker answers; the other may still be loading
+        assert len(with_runtime(supervisor.children())) == 2
+        assert with_runtime([supervisor]) == []
+    finally:
+        stop_server(server)
+
+
+def with_runtime(processes: list[psutil.Process]) -> list[psutil.Process]:
+    """Those that have ONNX Runtime's library mapped."""
+    return [p for p in processes if "onnxruntime" in Path(f"/proc/{p.pid}/maps").read_text()]

@@ -17,6 +17,7 @@ from modelyard.errors import InvalidArgument
 from modelyard.runtimes import example_from_signature
 from modelyard.server import handoff
 from modelyard.server.memory import ARENAS
+from modelyard.server.run import launcher_argv
 from modelyard.server.spec import FollowRule, RegistryLink, ServeSpec, SourceSpec
 from modelyard.signature import Signature
 
@@ -106,8 +107,7 @@ def start_server(s: CliState, spec: ServeSpec, host: str, port: int, workers: in
     # No waiting server process (no fork here, or the CLI runs in-process): become the server, without the CLI's
     # imports. MALLOC_ARENA_MAX must be in the environment at start; see memory.limit_arenas.
     env = {"MALLOC_ARENA_MAX": ARENAS, **os.environ}
-    argv = [sys.executable, "-m", "modelyard.server.run", str(path), host, str(port), str(workers), str(drain)]
-    os.execve(sys.executable, argv, env)
+    os.execve(sys.executable, launcher_argv(str(path), host, port, workers, drain), env)
 
 
 def print_banner(spec: ServeSpec, host: str, port: int) -> None:

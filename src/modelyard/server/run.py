@@ -19,6 +19,10 @@ import sys
 SPEC_ENV = "MODELYARD_SERVE_SPEC"  # the one variable a worker reads: the spec file the launcher was given
 
 
+def launcher_argv(spec_file: str, host: str, port: int, workers: int, drain_s: int) -> list[str]:
+    return [sys.executable, "-m", "modelyard.server.run", spec_file, host, str(port), str(workers), str(drain_s)]
+
+
 def start_controller(spec_file: str) -> subprocess.Popen[bytes] | None:
     """The registry's side of the server (follow aliases, announce for discovery) runs in its own process, so
     neither this launcher nor the workers import the registry's database stack."""
