@@ -29,6 +29,7 @@ from modelyard.server.run import launcher_argv, serve
 
 COMMANDS = frozenset({"serve", "demo"})  # the commands that may end by starting a server
 ROOT_OPTIONS_WITH_VALUE = frozenset({"--home"})
+STOPPING = (signal.SIGINT, signal.SIGTERM)
 
 _handoff_fd: int | None = None  # in the CLI child: where the spec goes
 
@@ -53,14 +54,18 @@ def wanted(args: list[str]) -> bool:
 def split(args: list[str]) -> None:
     """Returns in the child, which goes on as the CLI; the parent waits for the spec and never returns."""
     read, write = os.pipe()
+    # A stop signal between the fork and the parent's handlers would kill the parent and orphan the CLI: both
+    # processes hold them blocked until each has its own dispositions.
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOPPING)
     child = os.fork()
     if child == 0:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         os.close(read)
         global _handoff_fd
         _handoff_fd = write
         return
     os.close(write)
-    await_spec(read, child, preload=not _grpc_off(args))
+    await_spec(read, child, preload=not _grpc_off(args), unblock=blocked)
 
 
 def hand_over(spec_file: str, host: str, port: int, workers: int, drain_s: int) -> bool:
@@ -77,12 +82,16 @@ def hand_over(spec_file: str, host: str, port: int, workers: int, drain_s: int) 
     return True
 
 
-def await_spec(read: int, child: int, preload: bool = True) -> NoReturn:
-    limit_arenas()  # before the preloading thread gets an arena of its own
-    stopping = {n: signal.getsignal(n) for n in (signal.SIGINT, signal.SIGTERM)}
+def await_spec(
+    read: int, child: int, preload: bool = True, unblock: set[int | signal.Signals] | None = None
+) -> NoReturn:
+    stopping = {n: signal.getsignal(n) for n in STOPPING}
     for signum, inherited in stopping.items():  # stopped before the handover: stop the CLI too
         if inherited is not signal.SIG_IGN:  # a shell's background job ignores SIGINT, and so do we
             signal.signal(signum, lambda n, _: _stop(child, n))
+    if unblock is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, unblock)
+    limit_arenas()  # before the preloading thread gets an arena of its own
     loader = threading.Thread(target=_preload, args=(preload,), daemon=True)
     loader.start()
     message = _read_all(read)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import gc
 import os
@@ -16,9 +15,8 @@ ARENAS = "2"
 @functools.cache
 def _glibc(function: str) -> Callable[..., int] | None:
     """A glibc function, or None under other C libraries (which return memory and size arenas on their own)."""
-    name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name) if name else None
+        libc = ctypes.CDLL(None)  # the symbols already loaded; find_library("c") would run ldconfig (25 ms)
     except OSError:
         return None
     found = getattr(libc, function, None)
