@@ -1,11 +1,13 @@
 """The HTTP server process: `python -m modelyard.server.run SPEC HOST PORT WORKERS DRAIN_S`.
 
-`modelyard serve` resolves models, writes the spec, then replaces itself with this lean launcher, so neither the
-supervisor nor the workers carry the CLI's or the registry's imports.
+`modelyard serve` resolves models and writes the spec; the process it started then serves it (handoff.py), or
+becomes this lean launcher where it only supervises workers, so neither the supervisor nor the workers carry the
+CLI's or the registry's imports.
 
-The HTTP stack is uvicorn with its C parser (httptools) on uvloop. Measured against granian on the same app,
-machine and load (docs/architecture.md): 1.26-1.46x the requests per second on W1 at concurrency 1-64 and
-1.24x on W2 JSON, with lower p50 and p99. With one worker uvicorn serves in this process, without a supervisor.
+The HTTP stack is uvicorn with its C parser (httptools) on uvloop, each response sent in one write (http.py).
+Measured against granian on the same app, machine and load (docs/architecture.md): 1.26-1.46x the requests per
+second on W1 at concurrency 1-64 and 1.24x on W2 JSON, with lower p50 and p99. With one worker uvicorn serves in
+this process, without a supervisor.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ def run_http(spec_file: str, host: str, port: int, workers: int, drain_s: int) -
         port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        http="modelyard.server.http:OneWriteProtocol",  # httptools, one write per response
         lifespan="on",
         access_log=False,
         backlog=2048,
