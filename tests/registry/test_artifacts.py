@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 
 from modelyard.errors import NotFound, StorageError
+from modelyard.packaging.digest import package_digest
 from modelyard.registry import ArtifactStore
-from modelyard.registry.artifacts import package_digest
 
 
 def make_package(folder: Path, content: str = "weights") -> Path:

@@ -7,7 +7,6 @@ copy that fails midway leaves nothing that looks like a package (and the tempora
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -17,9 +16,7 @@ from typing import Any
 import fsspec
 
 from modelyard.errors import MissingDependency, NotFound, StorageError
-
-_CHUNK = 1 << 20
-_SKIP = {"__pycache__", ".DS_Store"}
+from modelyard.packaging.digest import package_digest, package_files
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,29 +25,6 @@ class StoredPackage:
     sha256: str
     size: int
     created: bool
-
-
-def package_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and not _SKIP.intersection(p.relative_to(folder).parts))
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def package_digest(folder: Path) -> tuple[str, int]:
-    """sha256 over `relative/path NUL file-sha256 LF` lines, and the total size in bytes."""
-    digest = hashlib.sha256()
-    size = 0
-    for path in package_files(folder):
-        rel = path.relative_to(folder).as_posix()
-        digest.update(f"{rel}\0{file_sha256(path)}\n".encode())
-        size += path.stat().st_size
-    return digest.hexdigest(), size
 
 
 def _filesystem(url: str) -> tuple[Any, str]:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from modelyard.errors import InvalidArgument
 from modelyard.manifest import read_manifest
 from modelyard.packaging.builder import build_package, is_package
+from modelyard.packaging.digest import file_sha256
 from modelyard.packaging.importers import from_triton_version, triton_versions
 from modelyard.server.spec import FollowRule, SourceSpec
 from modelyard.server.versions import VersionPolicy
@@ -149,20 +150,14 @@ class SourceResolver:
 
     def _package_file(self, path: Path, name: str | None) -> SourceSpec:
         model_name = name or path.stem
-        key = hashlib.sha256(f"{_file_sha256(path)}:{model_name}".encode()).hexdigest()[:32]
+        key = hashlib.sha256(f"{file_sha256(path)}:{model_name}".encode()).hexdigest()[:32]
         package = self._cached(key, lambda out: build_package(path, out, name=model_name))
         return SourceSpec(name=model_name, version="1", package_dir=str(package))
 
     def _package_triton(self, repo: Path, name: str, version: int, model_file: Path, config: Any) -> SourceSpec:
-        key = hashlib.sha256(f"{_file_sha256(model_file)}:{name}:{config!r}".encode()).hexdigest()[:32]
+        key = hashlib.sha256(f"{file_sha256(model_file)}:{name}:{config!r}".encode()).hexdigest()[:32]
         package = self._cached(key, lambda out: from_triton_version(name, version, model_file, config, out, repo))
         return SourceSpec(name=name, version=str(version), package_dir=str(package))
-
-
-def _file_sha256(path: Path) -> str:
-    """The content key of a model file (the registry's own hashing would import its storage stack)."""
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _by_policy(
