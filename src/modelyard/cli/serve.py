@@ -16,7 +16,7 @@ from modelyard.cli.state import CliState, state
 from modelyard.errors import InvalidArgument
 from modelyard.runtimes import example_from_signature
 from modelyard.server import handoff
-from modelyard.server.memory import ARENAS
+from modelyard.server.memory import limit_arenas
 from modelyard.server.run import launcher_argv
 from modelyard.server.spec import FollowRule, RegistryLink, ServeSpec, SourceSpec
 from modelyard.signature import Signature
@@ -105,9 +105,9 @@ def start_server(s: CliState, spec: ServeSpec, host: str, port: int, workers: in
     if handoff.hand_over(str(path), host, port, workers, drain):
         return  # the process the user started is the server (modelyard.server.handoff)
     # No waiting server process (no fork here, or the CLI runs in-process): become the server, without the CLI's
-    # imports. MALLOC_ARENA_MAX must be in the environment at start; see memory.limit_arenas.
-    env = {"MALLOC_ARENA_MAX": ARENAS, **os.environ}
-    os.execve(sys.executable, launcher_argv(str(path), host, port, workers, drain), env)
+    # imports. limit_arenas exports MALLOC_ARENA_MAX, which glibc reads at the new program's start.
+    limit_arenas()
+    os.execv(sys.executable, launcher_argv(str(path), host, port, workers, drain))
 
 
 def print_banner(spec: ServeSpec, host: str, port: int) -> None:

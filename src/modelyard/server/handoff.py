@@ -130,7 +130,7 @@ def _stop(child: int, signum: int) -> NoReturn:
 
 def _preload(grpc: bool) -> None:
     """What every server imports. Failures are left for the real import to report."""
-    modules = ["modelyard.server.app", "onnxruntime", "uvicorn.loops.uvloop", "uvicorn.protocols.http.httptools_impl"]
+    modules = ["modelyard.server.app", "onnxruntime", "uvicorn.loops.uvloop", "modelyard.server.http"]
     if grpc:
         modules.append("modelyard.server.grpc.service")
     for name in modules:
