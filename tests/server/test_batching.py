@@ -97,3 +97,53 @@ def test_expired_requests_are_returned_and_cancelled_ones_dropped() -> None:
     assert [p.payload for p in queue.expire(now=2 * MS)] == ["late"]
     assert names(queue.next_batch(now=2 * MS, free=1, busy=0)) == ["fine"]
     assert queue.next_batch(now=2 * MS, free=1, busy=0) is None
+
+
+def test_cancelled_requests_never_join_a_batch_and_leave_with_it() -> None:
+    queue = q(BatchPolicy(max_batch_size=8))
+    for name in ("cancelled-0", "a", "cancelled-1", "b"):
+        put(queue, name, at=0.0)
+    put(queue, "other-shape", at=0.0, key="k2")
+    put(queue, "cancelled-2", at=0.0)
+    assert names(queue.next_batch(now=0.0, free=1, busy=0)) == ["a", "b"]
+    assert [p.payload for p in queue.items] == ["other-shape", "cancelled-2"]  # the skipped ones are gone
+    assert names(queue.next_batch(now=0.0, free=1, busy=0)) == ["other-shape"]
+    assert queue.next_batch(now=0.0, free=1, busy=0) is None
+    assert len(queue) == 0
+
+
+def test_a_full_queue_makes_room_by_dropping_cancelled_requests() -> None:
+    queue = q(BatchPolicy(max_batch_size=8, max_queue_size=2))
+    put(queue, "a", at=0.0)
+    put(queue, "cancelled", at=0.0)
+    put(queue, "b", at=0.0)
+    assert [p.payload for p in queue.items] == ["a", "b"]
+    assert not queue.offer(Pending("c", "k", 1, 0.0))
+
+
+def test_a_deadline_expires_on_the_first_look_after_it_and_the_next_one_is_kept() -> None:
+    queue = q(BatchPolicy(max_batch_size=8))
+    put(queue, "soon", at=0.0, deadline=1 * MS)
+    put(queue, "later", at=0.0, deadline=3 * MS)
+    assert queue.expire(now=0.5 * MS) == []
+    assert [p.payload for p in queue.expire(now=1 * MS)] == ["soon"]
+    assert queue.expire(now=2 * MS) == []
+    assert [p.payload for p in queue.expire(now=3 * MS)] == ["later"]
+
+
+def test_taking_a_batch_looks_at_the_batch_not_the_whole_queue() -> None:
+    """An unbatched model under load takes one request per pump from a queue as long as its concurrency: the
+    queue must not be scanned for each (it was, in expire, and cost the event loop a tenth of its time)."""
+    looked: list[str] = []
+
+    def abandoned(payload: str) -> bool:
+        looked.append(payload)
+        return False
+
+    queue: BatchQueue[str] = BatchQueue(BatchPolicy(max_batch_size=0), is_abandoned=abandoned)
+    for i in range(1000):
+        put(queue, f"r{i}", at=0.0)
+    for i in range(10):
+        assert queue.expire(now=1.0) == []
+        assert names(queue.next_batch(now=1.0, free=1, busy=0)) == [f"r{i}"]
+    assert len(looked) <= 20

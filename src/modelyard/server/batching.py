@@ -9,6 +9,8 @@ whatever has gathered as soon as the instance is free.
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,47 +44,70 @@ class Pending(Generic[T]):
 
 
 class BatchQueue(Generic[T]):
+    """Pending requests in arrival order. Every operation on the hot path costs the size of the batch it takes,
+    not the length of the queue: an unbatched model under load takes one request per pump from a queue as long as
+    its concurrency, and scans of the whole queue there cost more than the requests' own bookkeeping."""
+
     def __init__(self, policy: BatchPolicy, is_abandoned: Callable[[T], bool] = lambda _: False) -> None:
         self.policy = policy
         self.items: deque[Pending[T]] = deque()
         self.is_abandoned = is_abandoned
+        self._next_deadline = math.inf  # no queued deadline passes before this (it may be earlier than the truth)
 
     def __len__(self) -> int:
         return len(self.items)
 
     def offer(self, item: Pending[T]) -> bool:
-        """False when the queue is full: the caller answers 503 rather than letting memory grow."""
+        """False when the queue is full: the caller answers 503 rather than letting memory grow. Abandoned
+        requests wait in the queue until a batch reaches them; they are dropped before the queue counts as full."""
         if len(self.items) >= self.policy.max_queue_size:
-            return False
+            self._drop_abandoned()
+            if len(self.items) >= self.policy.max_queue_size:
+                return False
         self.items.append(item)
+        if item.deadline is not None:
+            self._next_deadline = min(self._next_deadline, item.deadline)
         return True
 
+    def _drop_abandoned(self) -> None:
+        self.items = deque(p for p in self.items if not self.is_abandoned(p.payload))
+
     def expire(self, now: float) -> list[Pending[T]]:
-        """Remove and return requests past their deadline; silently drop abandoned (cancelled) ones."""
+        """Remove and return requests past their deadline (abandoned ones among them are dropped silently).
+        Scans the queue only once the earliest deadline has passed."""
+        if now < self._next_deadline:
+            return []
         expired: list[Pending[T]] = []
-        if not any(p.deadline is not None or self.is_abandoned(p.payload) for p in self.items):
-            return expired
         kept: deque[Pending[T]] = deque()
+        self._next_deadline = math.inf
         for p in self.items:
-            if self.is_abandoned(p.payload):
-                continue
             if p.deadline is not None and p.deadline <= now:
-                expired.append(p)
-            else:
-                kept.append(p)
+                if not self.is_abandoned(p.payload):
+                    expired.append(p)
+                continue
+            kept.append(p)
+            if p.deadline is not None:
+                self._next_deadline = min(self._next_deadline, p.deadline)
         self.items = kept
         return expired
 
+    def _skip_abandoned(self) -> bool:
+        """Drop abandoned requests from the head; False when nothing live is left."""
+        while self.items and self.is_abandoned(self.items[0].payload):
+            self.items.popleft()
+        return bool(self.items)
+
     def _gather(self) -> list[Pending[T]]:
-        """The oldest request and, in arrival order, those that fit its batch (same key, within max rows)."""
+        """The oldest live request and, in arrival order, the live ones that fit its batch (same key, within max
+        rows)."""
         first = self.items[0]
         if self.policy.max_batch_size <= 0:
             return [first]
         batch, rows = [first], first.rows
-        for p in list(self.items)[1:]:
+        for p in itertools.islice(self.items, 1, None):
             if rows >= self.policy.max_batch_size:
                 break
-            if p.key == first.key and rows + p.rows <= self.policy.max_batch_size:
+            if p.key == first.key and rows + p.rows <= self.policy.max_batch_size and not self.is_abandoned(p.payload):
                 batch.append(p)
                 rows += p.rows
         return batch
@@ -106,7 +131,7 @@ class BatchQueue(Generic[T]):
 
         `free` and `busy` count the model's instances. The batch is removed from the queue.
         """
-        if free <= 0 or not self.items:
+        if free <= 0 or not self._skip_abandoned():
             return None
         batch = self._gather()
         rows = sum(p.rows for p in batch)
@@ -119,8 +144,19 @@ class BatchQueue(Generic[T]):
         return batch[0].enqueued_at + self.policy.max_queue_delay_s
 
     def _remove(self, batch: list[Pending[T]]) -> None:
-        if len(batch) == len(self.items):
-            self.items.clear()
+        """Abandoned requests the batch skipped over leave with it."""
+        head = itertools.islice(self.items, len(batch))
+        if all(p is q for p, q in zip(batch, head, strict=True)):  # the usual case: the batch is the queue's head
+            for _ in batch:
+                self.items.popleft()
             return
-        taken = {id(p) for p in batch}
-        self.items = deque(p for p in self.items if id(p) not in taken)
+        taken, last = {id(p) for p in batch}, batch[-1]
+        kept: deque[Pending[T]] = deque()
+        while self.items:
+            p = self.items.popleft()
+            if id(p) not in taken and not self.is_abandoned(p.payload):
+                kept.append(p)
+            if p is last:
+                break
+        kept.extend(self.items)
+        self.items = kept
