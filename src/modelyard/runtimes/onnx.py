@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -14,17 +15,29 @@ from modelyard.runtimes.base import Tensors
 from modelyard.signature import Signature, TensorSpec
 
 SPINNING = "session.intra_op.allow_spinning"
+log = logging.getLogger("modelyard.runtimes")
 
 
-def _providers(options: RuntimeOptions, device: str) -> list[str]:
+def wanted_providers(options: RuntimeOptions, device: str) -> list[str]:
+    """The manifest's providers, or CUDA's for a `cuda` device; the CPU provider always ends the list as the
+    fallback for the operators the others lack."""
+    wanted = list(options.providers) or (["CUDAExecutionProvider"] if device.startswith("cuda") else [])
+    return wanted if "CPUExecutionProvider" in wanted else [*wanted, "CPUExecutionProvider"]
+
+
+def _warn_if_missing(path: Path, wanted: list[str], session: Any) -> None:
+    """ONNX Runtime falls back to the CPU when an asked-for provider is not built in (`onnxruntime` instead of
+    `onnxruntime-gpu`) or cannot start (no driver, a CUDA library missing): a model then serves, ten times slower,
+    with nothing said. Say it where the operator looks."""
     import onnxruntime as ort
 
-    available = set(ort.get_available_providers())
-    wanted = list(options.providers)
-    if not wanted:
-        wanted = ["CUDAExecutionProvider"] if device.startswith("cuda") else []
-    chosen = [p for p in wanted if p in available]
-    return [*chosen, "CPUExecutionProvider"] if "CPUExecutionProvider" not in chosen else chosen
+    missing = [p for p in wanted if p not in session.get_providers()]
+    if missing:
+        log.warning(
+            "%s: %s not in use (this onnxruntime has %s); the model runs on %s",
+            path.name, ", ".join(missing), ", ".join(ort.get_available_providers()),
+            ", ".join(session.get_providers()),
+        )  # fmt: skip
 
 
 def open_session(path: Path, options: RuntimeOptions | None = None, device: str = "cpu") -> Any:
@@ -40,10 +53,14 @@ def open_session(path: Path, options: RuntimeOptions | None = None, device: str 
     # ONNX Runtime's default is to spin: with one worker on 2 cores its pool thread used 91-100 % of a core, idle
     # or not, and W1 at c=64 went from 7,045-7,102 to 8,859-9,308 req/s without it (docs/architecture.md).
     so.add_session_config_entry(SPINNING, "1" if options.intra_op_spinning else "0")
+    wanted = wanted_providers(options, device)
+    available = set(ort.get_available_providers())
     try:
-        return ort.InferenceSession(str(path), sess_options=so, providers=_providers(options, device))
+        session = ort.InferenceSession(str(path), sess_options=so, providers=[p for p in wanted if p in available])
     except Exception as exc:  # ORT raises its own pybind exception types
         raise InvalidPackage(f"{path.name}: ONNX Runtime cannot load this model: {exc}") from None
+    _warn_if_missing(path, wanted, session)
+    return session
 
 
 def _spec(arg: Any) -> TensorSpec:
