@@ -113,6 +113,8 @@ def test_a_supervisor_of_several_workers_carries_no_runtime(model_folder: Path, 
             time.sleep(0.05)  # ready means one worker answers; the other may still be loading
         assert len(with_runtime(supervisor.children())) == 2
         assert with_runtime([supervisor]) == []
+        zombies = [p for p in supervisor.children() if p.status() == psutil.STATUS_ZOMBIE]
+        assert zombies == []  # the CLI was reaped before the process became the launcher
     finally:
         stop_server(server)
 

@@ -69,7 +69,9 @@ def split(args: list[str]) -> None:
 
 
 def hand_over(spec_file: str, host: str, port: int, workers: int, drain_s: int) -> bool:
-    """In the CLI child: give the spec to the waiting server process. False when there is none (no fork on this
+    """In the CLI child: give the spec to the waiting server process and exit at once, so that the server can reap
+    this process before it goes on (with workers it `execve`s into the launcher, which would never reap it: the CLI
+    stayed a zombie for the server's life). False when there is no server process waiting (no fork on this
     platform, or the CLI was called in-process), and the caller starts the server itself."""
     global _handoff_fd
     if _handoff_fd is None:
@@ -79,7 +81,9 @@ def hand_over(spec_file: str, host: str, port: int, workers: int, drain_s: int) 
     with contextlib.suppress(BrokenPipeError):  # the server process was stopped meanwhile: nothing to start
         os.write(fd, message)
     os.close(fd)
-    return True
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # nothing is left for the CLI to do; its interpreter's shutdown would only delay the reaping
 
 
 def await_spec(
@@ -99,7 +103,7 @@ def await_spec(
         _, status = os.waitpid(child, 0)
         code = os.waitstatus_to_exitcode(status)
         os._exit(code if code >= 0 else 128 - code)
-    threading.Thread(target=os.waitpid, args=(child, 0), daemon=True).start()  # reap the CLI when it exits
+    os.waitpid(child, 0)  # the CLI exits as soon as it has handed over
     loader.join()
     for signum, inherited in stopping.items():
         signal.signal(signum, inherited)
