@@ -7,7 +7,7 @@
    `modelyard bench` at the same concurrency (closed loop) and the same Poisson request rate (open loop),
    alternating, several times each: medians compared, each tool's spread over its repeats beside them, and each
    generator's own CPU per request (on a 2-core machine a saturating closed loop measures the generator as much as
-   the server: both share the cores with it).
+   the server: both share the cores with it). Closed loops get a third opinion from wrk on the same request.
 
     .venv/bin/pip install fastapi      # the FastAPI row only
     .venv/bin/python benchmarks/generator.py [--conc 16,64] [--w1 c1,c4,r1000] [--w2 c1,r300] [--repeats 3]
@@ -35,6 +35,7 @@ import numpy as np
 from modelyard import examples
 from modelyard.bench.loadgen import Target, http_request
 from modelyard.bench.runner import Windows, example_inputs, measure, target_for
+from modelyard.client.wire import encode, model_path
 from modelyard.testing import free_port, start_server, stop_server
 
 HARNESS = Path(__file__).resolve().parents[1].parent / "shared" / "bench"
@@ -52,6 +53,30 @@ def wrk_rps(url: str, body: bytes, conc: int, seconds: int, work: Path) -> float
                          capture_output=True, text=True, env=env, timeout=seconds + 60).stdout  # fmt: skip
     requests, duration_us = map(int, re.search(r"RESULT (\d+) (\d+)", out).groups())  # type: ignore[union-attr]
     return requests / (duration_us / 1e6)
+
+
+WRK_LATENCY_LUA = """local f = assert(io.open(os.getenv("BODY"), "rb"))
+wrk.method = "POST"; wrk.body = f:read("*a"); f:close()
+for k, v in string.gmatch(os.getenv("HEADERS"), "([^:;]+):([^;]*)") do wrk.headers[k] = v end
+function done(s, l, r)
+  io.write(string.format("RESULT %d %d %d %d\\n", s.requests, s.duration, l:percentile(50), l:percentile(99)))
+end
+"""
+
+
+def wrk_closed(url: str, model: str, inputs: dict[str, np.ndarray], conc: int, work: Path) -> dict[str, float]:
+    """wrk, a C generator, on the same request at the same concurrency: a third opinion for closed loops, where
+    perf_analyzer and `modelyard bench` disagree on p50 (which one carries its own client time?)."""
+    request = encode(inputs, binary=True, path=model_path(model))
+    body, lua = work / "wrk-body.bin", work / "wrk-latency.lua"
+    body.write_bytes(request.body)
+    lua.write_text(WRK_LATENCY_LUA)
+    headers = ";".join(f"{k}:{v}" for k, v in request.headers.items())
+    env = {"BODY": str(body), "HEADERS": headers, "PATH": "/usr/bin:/bin"}
+    out = subprocess.run(["wrk", "-t1", f"-c{conc}", "-d6s", "-s", str(lua), url + request.path],
+                         capture_output=True, text=True, env=env, timeout=60).stdout  # fmt: skip
+    requests, duration_us, p50_us, p99_us = map(int, re.search(r"RESULT (\d+) (\d+) (\d+) (\d+)", out).groups())  # type: ignore[union-attr]
+    return {"rps": requests / (duration_us / 1e6), "p50": p50_us / 1e3, "p99": p99_us / 1e3}
 
 
 def saturation(work: Path, conc: list[int]) -> None:
@@ -148,19 +173,22 @@ def agreement(work: Path, loads: dict[str, list[tuple[str, int]]], repeats: int,
     settle = ["--stability-percentage", "25", "--max-trials", "10"]
     try:
         for model, levels in loads.items():
-            target = target_for(server.url, model, example_inputs(server.url, model))
+            inputs = example_inputs(server.url, model)
+            target = target_for(server.url, model, inputs)
             for mode, value in levels:
                 # At a request rate perf_analyzer's default (synchronous) mode has 4 threads, so at most 4 requests
                 # out: a Poisson burst waits in the client, unseen by its latency, which counts from the send
                 # (it reports the share delayed: 12.7 % at 2,000/s on W1). --async keeps the schedule, as ours does.
                 rate = ["--request-rate-range", str(value), "--request-distribution", "poisson", "--async"]
                 args = [*(["--concurrency-range", str(value)] if mode == "closed" else rate), *settle]
-                theirs_runs, our_runs = [], []
+                theirs_runs, our_runs, wrk_runs = [], [], []
                 for _ in range(repeats):
                     theirs = perf_analyzer(model, server.port, args)
                     if theirs is not None:
                         theirs_runs.append(theirs)
                     our_runs.append(ours(target, server.url, model, mode, value))
+                    if mode == "closed" and shutil.which("wrk"):
+                        wrk_runs.append(wrk_closed(server.url, model, inputs, value, work))
                 label = f"c={value}" if mode == "closed" else f"{value}/s"
                 if not theirs_runs:
                     print(f"{model:8} {label:>8} | perf_analyzer gave no figures")
@@ -171,6 +199,12 @@ def agreement(work: Path, loads: dict[str, list[tuple[str, int]]], repeats: int,
                       f"{o['rps'] / t['rps']:11.2f} {o['p50'] / t['p50']:5.2f} {o['p99'] / t['p99']:5.2f} | "
                       f"{spread(theirs_runs, 'p99'):10.2f} / {spread(our_runs, 'p99'):.2f} | "
                       f"{t['delayed_pct']:12.1f}", flush=True)  # fmt: skip
+                if wrk_runs:
+                    w = medians(wrk_runs)
+                    print(f"{'':8} {'wrk':>8} | {w['rps']:19,.0f} {w['p50']:6.2f} {w['p99']:6.2f} {'':>6} | "
+                          f"bench/wrk req/s {o['rps'] / w['rps']:.2f} p50 {o['p50'] / w['p50']:.2f} "
+                          f"p99 {o['p99'] / w['p99']:.2f}; perf_analyzer/wrk p50 {t['p50'] / w['p50']:.2f} "
+                          f"p99 {t['p99'] / w['p99']:.2f}", flush=True)  # fmt: skip
     finally:
         stop_server(server)
 
