@@ -15,7 +15,6 @@ error, `--help`, `demo --no-serve`), the parent exits with the CLI's status and 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import itertools
 import json
 import os
@@ -24,8 +23,10 @@ import sys
 import threading
 from typing import NoReturn
 
+from modelyard.server import prefork
 from modelyard.server.memory import limit_arenas
 from modelyard.server.run import launcher_argv, serve
+from modelyard.server.run import preload as preload_stack
 
 COMMANDS = frozenset({"serve", "demo"})  # the commands that may end by starting a server
 ROOT_OPTIONS_WITH_VALUE = frozenset({"--home"})
@@ -96,7 +97,7 @@ def await_spec(
     if unblock is not None:
         signal.pthread_sigmask(signal.SIG_SETMASK, unblock)
     limit_arenas()  # before the preloading thread gets an arena of its own
-    loader = threading.Thread(target=_preload, args=(preload,), daemon=True)
+    loader = threading.Thread(target=preload_stack, args=(preload,), daemon=True)
     loader.start()
     message = _read_all(read)
     if not message:
@@ -108,11 +109,11 @@ def await_spec(
     for signum, inherited in stopping.items():
         signal.signal(signum, inherited)
     spec_file, host, port, workers, drain_s = json.loads(message)
-    if workers > 1:
-        # With several workers this process only supervises; the runtimes it preloaded would weigh on it for
+    if workers > 1 and not prefork.supported():
+        # uvicorn's supervisor spawns the workers; the runtimes this process preloaded would weigh on it for
         # nothing (+25-29 MiB RSS measured), so it becomes the lean launcher, under the same PID.
         os.execv(sys.executable, launcher_argv(spec_file, host, port, workers, drain_s))
-    serve(spec_file, host, port, workers, drain_s)
+    serve(spec_file, host, port, workers, drain_s)  # several workers: forked from here (prefork.py)
     sys.exit(0)
 
 
@@ -130,16 +131,6 @@ def _stop(child: int, signum: int) -> NoReturn:
     with contextlib.suppress(ChildProcessError):
         os.waitpid(child, 0)
     os._exit(128 + signum)
-
-
-def _preload(grpc: bool) -> None:
-    """What every server imports. Failures are left for the real import to report."""
-    modules = ["modelyard.server.app", "onnxruntime", "uvicorn.loops.uvloop", "modelyard.server.http"]
-    if grpc:
-        modules.append("modelyard.server.grpc.service")
-    for name in modules:
-        with contextlib.suppress(Exception):
-            importlib.import_module(name)
 
 
 def _grpc_off(args: list[str]) -> bool:

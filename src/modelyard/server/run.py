@@ -1,8 +1,9 @@
 """The HTTP server process: `python -m modelyard.server.run SPEC HOST PORT WORKERS DRAIN_S`.
 
-`modelyard serve` resolves models and writes the spec; the process it started then serves it (handoff.py), or
-becomes this lean launcher where it only supervises workers, so neither the supervisor nor the workers carry the
-CLI's or the registry's imports.
+`modelyard serve` resolves models and writes the spec; the process it started then serves it (handoff.py). With
+several workers it forks them once the server's stack is imported and becomes their lean supervisor (prefork.py,
+supervisor.py); where fork or sigtimedwait is missing, it becomes this launcher and uvicorn's supervisor spawns
+them. Neither the supervisor nor the workers carry the CLI's or the registry's imports.
 
 The HTTP stack is uvicorn with its C parser (httptools) on uvloop, each response sent in one write (http.py).
 Measured against granian on the same app, machine and load (docs/architecture.md): 1.26-1.46x the requests per
@@ -12,13 +13,27 @@ this process, without a supervisor.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import os
 import signal
 import subprocess
 import sys
+from typing import Any
 
+BACKLOG = 2048  # pending connections the listening socket holds
 SPEC_ENV = "MODELYARD_SERVE_SPEC"  # the one variable a worker reads: the spec file the launcher was given
+
+
+def preload(grpc: bool = True) -> None:
+    """What every server worker imports. Failures are left for the real import to report."""
+    modules = ["modelyard.server.app", "onnxruntime", "uvicorn.loops.uvloop", "modelyard.server.http"]
+    if grpc:
+        modules.append("modelyard.server.grpc.service")
+    for name in modules:
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
 
 
 def launcher_argv(spec_file: str, host: str, port: int, workers: int, drain_s: int) -> list[str]:
@@ -47,6 +62,11 @@ def stop_controller(controller: subprocess.Popen[bytes] | None) -> None:
 
 
 def serve(spec_file: str, host: str, port: int, workers: int, drain_s: int = 30) -> None:
+    if workers > 1:
+        from modelyard.server import prefork
+
+        if prefork.supported():
+            prefork.serve(spec_file, host, port, workers, drain_s)  # never returns
     controller = start_controller(spec_file)
     try:
         run_http(spec_file, host, port, workers, drain_s)
@@ -62,20 +82,22 @@ def run_http(spec_file: str, host: str, port: int, workers: int, drain_s: int) -
     # behaviour": that would end a clean shutdown with status -15. The previous handler is this no-op, so a
     # drained server exits 0, as process managers and Kubernetes expect.
     signal.signal(signal.SIGTERM, lambda *_: None)
-    uvicorn.run(
-        "modelyard.server.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http="modelyard.server.http:OneWriteProtocol",  # httptools, one write per response
-        lifespan="on",
-        access_log=False,
-        backlog=2048,
-        timeout_graceful_shutdown=drain_s,  # SIGTERM: requests in flight get this long to finish
-        log_level="info",
-    )
+    uvicorn.run(host=host, port=port, workers=workers, **uvicorn_options(drain_s))
+
+
+def uvicorn_options(drain_s: int) -> dict[str, Any]:
+    """How every worker runs uvicorn, whoever started it."""
+    return {
+        "app": "modelyard.server.app:create_app",
+        "factory": True,
+        "loop": "uvloop",
+        "http": "modelyard.server.http:OneWriteProtocol",  # httptools, one write per response
+        "lifespan": "on",
+        "access_log": False,
+        "backlog": BACKLOG,
+        "timeout_graceful_shutdown": drain_s,  # SIGTERM: requests in flight get this long to finish
+        "log_level": "info",
+    }
 
 
 if __name__ == "__main__":

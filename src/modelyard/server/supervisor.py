@@ -1,0 +1,101 @@
+"""The supervisor of forked workers (prefork.py): `python -m modelyard.server.supervisor SPEC FD DRAIN_S PID,PID`.
+
+It is what the serving process `execve`s into once its workers run, so it imports nothing of the server's stack
+(about 10 MiB RSS). It waits for signals only: a stop signal (SIGTERM, SIGINT) goes to every worker, which drains;
+a worker that dies otherwise is replaced; one that could not start (exit status 3: its app failed its startup)
+stops the server with that status, since its replacement would fail the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+
+from modelyard.server.prefork import STARTUP_FAILED
+from modelyard.server.run import start_controller, stop_controller
+
+WAITED = {signal.SIGINT, signal.SIGTERM, signal.SIGCHLD}
+QUICK_DEATH_S = 5.0  # a worker that dies sooner than this is replaced after a pause, not at once
+GRACE_S = 5.0  # beyond the drain timeout, before stragglers are killed
+
+
+def supervisor_argv(spec_file: str, fd: int, drain_s: int, pids: list[int]) -> list[str]:
+    argv = [spec_file, str(fd), str(drain_s), ",".join(map(str, pids))]
+    return [sys.executable, "-m", "modelyard.server.supervisor", *argv]
+
+
+@dataclass
+class Supervisor:
+    spec_file: str
+    fd: int
+    drain_s: int
+    workers: dict[int, float] = field(default_factory=dict)  # pid -> when it started
+    stop_signal: int | None = None
+    status: int = 0
+
+    def run(self) -> int:
+        signal.pthread_sigmask(signal.SIG_BLOCK, WAITED)  # already, when prefork.serve execs into this
+        deadline = float("inf")
+        while self.workers:
+            info = signal.sigtimedwait(WAITED, max(0.0, min(deadline - time.monotonic(), 1.0)))
+            if info is not None and info.si_signo != signal.SIGCHLD and self.stop_signal is None:
+                self.stop(info.si_signo)
+                deadline = time.monotonic() + self.drain_s + GRACE_S
+            self.reap()
+            if time.monotonic() > deadline:
+                self.signal_all(signal.SIGKILL)
+        return self.status
+
+    def stop(self, signum: int, status: int = 0) -> None:
+        self.stop_signal, self.status = signum, status
+        self.signal_all(signal.SIGTERM)  # SIGINT twice would make uvicorn skip draining
+
+    def signal_all(self, signum: int) -> None:
+        for pid in self.workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    def reap(self) -> None:
+        for pid in list(self.workers):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done == 0:
+                continue
+            started = self.workers.pop(pid)
+            if self.stop_signal is not None:
+                continue
+            code = os.waitstatus_to_exitcode(status)
+            if code == STARTUP_FAILED:
+                sys.stderr.write("modelyard: a worker could not start (see above); stopping\n")
+                self.stop(signal.SIGTERM, STARTUP_FAILED)
+                continue
+            sys.stderr.write(f"modelyard: worker {pid} exited ({describe(code)}); starting another\n")
+            if time.monotonic() - started < QUICK_DEATH_S:
+                time.sleep(1.0)  # a worker that keeps dying must not take the CPU with it; signals stay pending
+            self.workers[self.replace()] = time.monotonic()
+
+    def replace(self) -> int:
+        argv = [sys.executable, "-m", "modelyard.server.prefork", self.spec_file, str(self.fd), str(self.drain_s)]
+        return os.posix_spawn(sys.executable, argv, dict(os.environ), setsigmask=())  # ours blocks WAITED
+
+
+def describe(code: int) -> str:
+    return f"signal {signal.Signals(-code).name}" if code < 0 else f"status {code}"
+
+
+def main(argv: list[str]) -> int:
+    spec_file, fd, drain_s, pids = argv
+    now = time.monotonic()
+    supervisor = Supervisor(spec_file, int(fd), int(drain_s), {int(p): now for p in pids.split(",")})
+    controller = start_controller(spec_file)
+    try:
+        return supervisor.run()
+    finally:
+        stop_controller(controller)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
