@@ -36,6 +36,9 @@ class ServerSettings(BaseModel):
     workers: int = Field(default=1, ge=1, le=64, description="HTTP worker processes, each with its own instances.")
     max_body_mb: float = Field(default=64, gt=0)
     drain_timeout_s: float = Field(default=30, ge=0)
+    worker_timeout_s: float = Field(
+        default=30, gt=0, description="With several workers: one whose event loop is stuck this long is replaced."
+    )
     follow_interval_s: float = Field(default=2.0, gt=0, description="How often `serve --follow` reads the registry.")
 
 

@@ -116,3 +116,35 @@ def test_a_worker_that_cannot_start_stops_the_server_instead_of_restarting_forev
     assert result.returncode == 3
     assert "a worker could not start (see above); stopping" in result.stderr
     assert "starting another" not in result.stderr
+
+
+def test_a_worker_whose_event_loop_is_stuck_is_replaced(model_folder: Path, tmp_path: Path) -> None:
+    """SIGSTOP freezes a worker as a deadlock or a model blocking its loop would: its heartbeat stops."""
+    server = start_server(
+        [str(model_folder / "tabular"), "--workers", "2", "--grpc-port", "0"], tmp_path / "home",
+        env={"MODELYARD_SERVER__WORKER_TIMEOUT_S": "2"},
+    )  # fmt: skip
+    try:
+        # Both serving (a worker that has not written its first heartbeat is still loading, and is left alone).
+        assert until(lambda: server.log.read_text().count("Application startup complete") == 2)
+        frozen = workers_of(server)[0]
+        frozen.send_signal(signal.SIGSTOP)
+        assert until(lambda: frozen.pid not in {p.pid for p in workers_of(server)} and len(workers_of(server)) == 2)
+        assert f"worker {frozen.pid} has not answered for" in server.log.read_text()
+        assert httpx.post(f"{server.url}/v2/models/tabular/infer", json=BODY, timeout=10).status_code == 200
+    finally:
+        stop_server(server)
+    assert server.process.returncode == 0
+
+
+def test_a_stop_while_a_replacement_starts_still_stops_it(model_folder: Path, tmp_path: Path) -> None:
+    """The replacement gets SIGTERM while it imports its stack: the signal waits for its handler instead of being
+    lost, so the server does not wait out the drain timeout for a worker that never heard it."""
+    server = start_server([str(model_folder / "tabular"), "--workers", "2", "--grpc-port", "0"], tmp_path / "home")
+    assert until(lambda: len(workers_of(server)) == 2)
+    victim = workers_of(server)[0]
+    victim.send_signal(signal.SIGKILL)
+    assert until(lambda: victim.pid not in {p.pid for p in workers_of(server)} and len(workers_of(server)) == 2)
+    time.sleep(0.1)  # into its imports (a fresh interpreter takes about a second to start serving)
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=20) == 0  # the drain timeout is 30 s: a lost signal would overrun this

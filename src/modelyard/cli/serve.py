@@ -88,6 +88,7 @@ def serve_spec(
         grpc_port=server.grpc_port,
         max_body_bytes=int(server.max_body_mb * (1 << 20)),
         drain_timeout_s=server.drain_timeout_s,
+        worker_timeout_s=server.worker_timeout_s,
     )
 
 

@@ -16,7 +16,7 @@ from modelyard.server.manager import ModelManager
 from modelyard.server.memory import settle_heap
 from modelyard.server.metrics import WorkerTelemetry
 from modelyard.server.rest import RestApp
-from modelyard.server.run import SPEC_ENV
+from modelyard.server.run import SPEC_ENV, telemetry_dir
 from modelyard.server.spec import ServeSpec, SpecFile
 from modelyard.server.telemetry import SnapshotFiles
 
@@ -76,4 +76,4 @@ def create_app(environ: Mapping[str, str] = os.environ) -> RestApp:
         raise RuntimeError(f"{SPEC_ENV} is not set; start servers with `modelyard serve`")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     spec_file = SpecFile(Path(path))
-    return build_app(spec_file.read(), Path(path).with_suffix(".telemetry"), spec_file)
+    return build_app(spec_file.read(), telemetry_dir(path), spec_file)

@@ -61,6 +61,8 @@ class WorkerTelemetry:
         while True:
             with contextlib.suppress(OSError):
                 self.files.write(self.live())
+            with contextlib.suppress(OSError):
+                self.files.beat()  # even where the write failed (a full disk): the supervisor reads it
             await asyncio.sleep(self.period_s)
 
     def stop(self) -> None:

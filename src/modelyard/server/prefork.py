@@ -72,19 +72,22 @@ def fork_worker(fd: int, drain_s: int, mask: set[int | signal.Signals]) -> int:
 
 
 def run_worker(fd: int, drain_s: int, mask: set[int | signal.Signals] | None = None) -> NoReturn:
-    """A worker's whole life: serve on the inherited socket until SIGTERM (or SIGINT) has drained it. `mask`: the
-    signal mask to restore once its handlers are in place."""
+    """A worker's whole life: serve on the inherited socket until SIGTERM (or SIGINT) has drained it.
+
+    It starts with the stop signals blocked, so that one sent while it starts waits for its handler; `mask` is the
+    signal mask to restore once the handler is in place."""
     code = 0
     try:
         _die_with_parent()
-        for signum in STOPPING:
-            # uvicorn drains on either, restores this handler and raises the signal again: a no-op, so a drained
-            # worker exits 0 instead of with status -15 or a KeyboardInterrupt.
-            signal.signal(signum, lambda *_: None)
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask or set())
         import uvicorn
 
         server = uvicorn.Server(uvicorn.Config(**uvicorn_options(drain_s)))
+        for signum in STOPPING:
+            # Before uvicorn installs its own handlers, and after it restores this one and raises the signal again:
+            # a stop tells uvicorn to exit (right after its startup, if it comes early), never kills the worker
+            # mid-drain or ends a drained one with status -15 or a KeyboardInterrupt.
+            signal.signal(signum, lambda n, _: server.handle_exit(n, None))
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask or set())
         server.run(sockets=[socket.socket(fileno=fd)])
         code = 0 if server.started else STARTUP_FAILED
     except SystemExit as exc:  # uvicorn's way to say its app failed to start (status 3)

@@ -20,10 +20,16 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 BACKLOG = 2048  # pending connections the listening socket holds
 SPEC_ENV = "MODELYARD_SERVE_SPEC"  # the one variable a worker reads: the spec file the launcher was given
+
+
+def telemetry_dir(spec_file: str | Path) -> Path:
+    """Where a server's workers leave their statistics for each other, and their heartbeat for the supervisor."""
+    return Path(spec_file).with_suffix(".telemetry")
 
 
 def preload(grpc: bool = True) -> None:

@@ -66,6 +66,7 @@ class ServeSpec(BaseModel):
     grpc_port: int = 0  # 0: no gRPC
     max_body_bytes: int = 64 << 20
     drain_timeout_s: float = 30.0
+    worker_timeout_s: float = 30.0
     overrides: dict[str, Any] = Field(default_factory=dict)
 
     def write(self, path: Path) -> Path:

@@ -1,22 +1,26 @@
 """The supervisor of forked workers (prefork.py): `python -m modelyard.server.supervisor SPEC FD DRAIN_S PID,PID`.
 
 It is what the serving process `execve`s into once its workers run, so it imports nothing of the server's stack
-(about 10 MiB RSS). It waits for signals only: a stop signal (SIGTERM, SIGINT) goes to every worker, which drains;
-a worker that dies otherwise is replaced; one that could not start (exit status 3: its app failed its startup)
-stops the server with that status, since its replacement would fail the same way.
+(about 13 MiB RSS). It waits for signals, looking at its workers once a second: a stop signal (SIGTERM, SIGINT)
+goes to every worker, which drains; a worker that dies otherwise is replaced; one whose event loop has not written
+its heartbeat (its telemetry file, every second) for `worker_timeout_s` is killed and replaced; one that could not
+start (exit status 3: its app failed its startup) stops the server with that status, since its replacement would
+fail the same way.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from modelyard.server.prefork import STARTUP_FAILED
-from modelyard.server.run import start_controller, stop_controller
+from modelyard.server.prefork import STARTUP_FAILED, STOPPING
+from modelyard.server.run import start_controller, stop_controller, telemetry_dir
 
 WAITED = {signal.SIGINT, signal.SIGTERM, signal.SIGCHLD}
 QUICK_DEATH_S = 5.0  # a worker that dies sooner than this is replaced after a pause, not at once
@@ -34,6 +38,7 @@ class Supervisor:
     fd: int
     drain_s: int
     workers: dict[int, float] = field(default_factory=dict)  # pid -> when it started
+    timeout_s: float = 30.0  # a worker's heartbeat older than this: its event loop is stuck
     stop_signal: int | None = None
     status: int = 0
 
@@ -46,6 +51,8 @@ class Supervisor:
                 self.stop(info.si_signo)
                 deadline = time.monotonic() + self.drain_s + GRACE_S
             self.reap()
+            if self.stop_signal is None:
+                self.kill_hung()
             if time.monotonic() > deadline:
                 self.signal_all(signal.SIGKILL)
         return self.status
@@ -59,12 +66,27 @@ class Supervisor:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
 
+    def kill_hung(self) -> None:
+        """A worker whose heartbeat is older than the timeout gets SIGKILL; the next reap replaces it. One that has
+        not written yet is still starting (its models load before its first beat)."""
+        folder = telemetry_dir(self.spec_file)
+        for pid in self.workers:
+            try:
+                silent_s = time.time() - (folder / f"{pid}.json").stat().st_mtime
+            except OSError:
+                continue
+            if silent_s > self.timeout_s:
+                sys.stderr.write(f"modelyard: worker {pid} has not answered for {silent_s:.0f} s; replacing it\n")
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
     def reap(self) -> None:
         for pid in list(self.workers):
             done, status = os.waitpid(pid, os.WNOHANG)
             if done == 0:
                 continue
             started = self.workers.pop(pid)
+            (telemetry_dir(self.spec_file) / f"{pid}.json").unlink(missing_ok=True)  # its numbers went with it
             if self.stop_signal is not None:
                 continue
             code = os.waitstatus_to_exitcode(status)
@@ -79,7 +101,8 @@ class Supervisor:
 
     def replace(self) -> int:
         argv = [sys.executable, "-m", "modelyard.server.prefork", self.spec_file, str(self.fd), str(self.drain_s)]
-        return os.posix_spawn(sys.executable, argv, dict(os.environ), setsigmask=())  # ours blocks WAITED
+        # Stop signals blocked until its handler is in place (prefork.run_worker), the rest of ours not.
+        return os.posix_spawn(sys.executable, argv, dict(os.environ), setsigmask=STOPPING)
 
 
 def describe(code: int) -> str:
@@ -89,7 +112,8 @@ def describe(code: int) -> str:
 def main(argv: list[str]) -> int:
     spec_file, fd, drain_s, pids = argv
     now = time.monotonic()
-    supervisor = Supervisor(spec_file, int(fd), int(drain_s), {int(p): now for p in pids.split(",")})
+    timeout_s = float(json.loads(Path(spec_file).read_text()).get("worker_timeout_s", 30.0))
+    supervisor = Supervisor(spec_file, int(fd), int(drain_s), {int(p): now for p in pids.split(",")}, timeout_s)
     controller = start_controller(spec_file)
     try:
         return supervisor.run()

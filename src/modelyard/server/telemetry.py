@@ -93,6 +93,11 @@ class SnapshotFiles:
         tmp.write_text(json.dumps(snapshot))
         tmp.replace(self.own)
 
+    def beat(self) -> None:
+        """The file's time is this worker's heartbeat: its event loop writes it every period, so a loop that is
+        stuck (a model blocking it, a deadlock) stops it, and the supervisor replaces the worker."""
+        os.utime(self.own)
+
     def others(self) -> list[dict[str, Any]]:
         now = time.time()
         found = []
