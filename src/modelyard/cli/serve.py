@@ -16,8 +16,8 @@ from modelyard.cli.state import CliState, state
 from modelyard.errors import InvalidArgument
 from modelyard.runtimes import example_from_signature
 from modelyard.server import handoff
+from modelyard.server.launch import launcher_argv
 from modelyard.server.memory import limit_arenas
-from modelyard.server.run import launcher_argv
 from modelyard.server.spec import FollowRule, RegistryLink, ServeSpec, SourceSpec
 from modelyard.signature import Signature
 

@@ -24,13 +24,13 @@ import threading
 from typing import NoReturn
 
 from modelyard.server import prefork
+from modelyard.server.launch import launcher_argv, serve
 from modelyard.server.memory import limit_arenas
-from modelyard.server.run import launcher_argv, serve
 from modelyard.server.run import preload as preload_stack
+from modelyard.server.supervisor import STOPPING
 
 COMMANDS = frozenset({"serve", "demo"})  # the commands that may end by starting a server
 ROOT_OPTIONS_WITH_VALUE = frozenset({"--home"})
-STOPPING = (signal.SIGINT, signal.SIGTERM)
 
 _handoff_fd: int | None = None  # in the CLI child: where the spec goes
 

@@ -22,9 +22,8 @@ import traceback
 from typing import NoReturn
 
 from modelyard.server.run import BACKLOG, SPEC_ENV, preload, uvicorn_options
+from modelyard.server.supervisor import STARTUP_FAILED, STOPPING, WAITED, supervisor_argv
 
-STOPPING = (signal.SIGINT, signal.SIGTERM)
-STARTUP_FAILED = 3  # uvicorn's status for an app whose startup failed; the supervisor stops rather than retry
 PR_SET_PDEATHSIG = 1
 
 
@@ -50,8 +49,6 @@ def bind(host: str, port: int) -> socket.socket:
 
 def serve(spec_file: str, host: str, port: int, workers: int, drain_s: int) -> NoReturn:
     """Bind, fork the workers, become the supervisor (same PID). Call it before any thread or event loop exists."""
-    from modelyard.server.supervisor import WAITED, supervisor_argv
-
     preload()  # the workers share these pages (a no-op where modelyard serve's handoff preloaded them)
     sock = bind(host, port)
     os.environ[SPEC_ENV] = spec_file

@@ -1,14 +1,9 @@
-"""The HTTP server process: `python -m modelyard.server.run SPEC HOST PORT WORKERS DRAIN_S`.
-
-`modelyard serve` resolves models and writes the spec; the process it started then serves it (handoff.py). With
-several workers it forks them once the server's stack is imported and becomes their lean supervisor (prefork.py,
-supervisor.py); where fork or sigtimedwait is missing, it becomes this launcher and uvicorn's supervisor spawns
-them. Neither the supervisor nor the workers carry the CLI's or the registry's imports.
+"""What every serving process shares: how a worker runs uvicorn, what it preloads, where it leaves its telemetry,
+and the registry's controller process. Which process serves, and how, is launch.py's choice.
 
 The HTTP stack is uvicorn with its C parser (httptools) on uvloop, each response sent in one write (http.py).
 Measured against granian on the same app, machine and load (docs/architecture.md): 1.26-1.46x the requests per
-second on W1 at concurrency 1-64 and 1.24x on W2 JSON, with lower p50 and p99. With one worker uvicorn serves in
-this process, without a supervisor.
+second on W1 at concurrency 1-64 and 1.24x on W2 JSON, with lower p50 and p99.
 """
 
 from __future__ import annotations
@@ -24,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 BACKLOG = 2048  # pending connections the listening socket holds
-SPEC_ENV = "MODELYARD_SERVE_SPEC"  # the one variable a worker reads: the spec file the launcher was given
+SPEC_ENV = "MODELYARD_SERVE_SPEC"  # the one variable a worker reads: the spec file it serves
 
 
 def telemetry_dir(spec_file: str | Path) -> Path:
@@ -40,10 +35,6 @@ def preload(grpc: bool = True) -> None:
     for name in modules:
         with contextlib.suppress(Exception):
             importlib.import_module(name)
-
-
-def launcher_argv(spec_file: str, host: str, port: int, workers: int, drain_s: int) -> list[str]:
-    return [sys.executable, "-m", "modelyard.server.run", spec_file, host, str(port), str(workers), str(drain_s)]
 
 
 def start_controller(spec_file: str) -> subprocess.Popen[bytes] | None:
@@ -65,19 +56,6 @@ def stop_controller(controller: subprocess.Popen[bytes] | None) -> None:
         controller.wait(timeout=10)
     except subprocess.TimeoutExpired:
         controller.kill()
-
-
-def serve(spec_file: str, host: str, port: int, workers: int, drain_s: int = 30) -> None:
-    if workers > 1:
-        from modelyard.server import prefork
-
-        if prefork.supported():
-            prefork.serve(spec_file, host, port, workers, drain_s)  # never returns
-    controller = start_controller(spec_file)
-    try:
-        run_http(spec_file, host, port, workers, drain_s)
-    finally:
-        stop_controller(controller)
 
 
 def run_http(spec_file: str, host: str, port: int, workers: int, drain_s: int) -> None:
@@ -104,8 +82,3 @@ def uvicorn_options(drain_s: int) -> dict[str, Any]:
         "timeout_graceful_shutdown": drain_s,  # SIGTERM: requests in flight get this long to finish
         "log_level": "info",
     }
-
-
-if __name__ == "__main__":
-    spec, host, port, workers, drain = sys.argv[1:6]
-    serve(spec, host, int(port), int(workers), int(drain))

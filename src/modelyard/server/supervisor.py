@@ -19,10 +19,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from modelyard.server.prefork import STARTUP_FAILED, STOPPING
 from modelyard.server.run import start_controller, stop_controller, telemetry_dir
 
-WAITED = {signal.SIGINT, signal.SIGTERM, signal.SIGCHLD}
+STOPPING = (signal.SIGINT, signal.SIGTERM)
+STARTUP_FAILED = 3  # uvicorn's status for an app whose startup failed: stop rather than restart it forever
+WAITED = {*STOPPING, signal.SIGCHLD}
 QUICK_DEATH_S = 5.0  # a worker that dies sooner than this is replaced after a pause, not at once
 GRACE_S = 5.0  # beyond the drain timeout, before stragglers are killed
 

@@ -1,0 +1,34 @@
+"""How a serving process serves a spec: `python -m modelyard.server.launch SPEC HOST PORT WORKERS DRAIN_S`.
+
+`modelyard serve` resolves models and writes the spec; the process it started then serves it (handoff.py), or,
+where it could not fork, `execve`s into this module. One worker: uvicorn in this process, without a supervisor.
+Several: forked once the server's stack is imported, under the lean supervisor (prefork.py, supervisor.py);
+where fork or sigtimedwait is missing, uvicorn's own supervisor spawns them. Neither the supervisor nor the
+workers carry the CLI's or the registry's imports.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from modelyard.server import prefork
+from modelyard.server.run import run_http, start_controller, stop_controller
+
+
+def launcher_argv(spec_file: str, host: str, port: int, workers: int, drain_s: int) -> list[str]:
+    return [sys.executable, "-m", "modelyard.server.launch", spec_file, host, str(port), str(workers), str(drain_s)]
+
+
+def serve(spec_file: str, host: str, port: int, workers: int, drain_s: int = 30) -> None:
+    if workers > 1 and prefork.supported():
+        prefork.serve(spec_file, host, port, workers, drain_s)  # never returns: this process becomes the supervisor
+    controller = start_controller(spec_file)
+    try:
+        run_http(spec_file, host, port, workers, drain_s)
+    finally:
+        stop_controller(controller)
+
+
+if __name__ == "__main__":
+    spec, host, port, workers, drain = sys.argv[1:6]
+    serve(spec, host, int(port), int(workers), int(drain))
