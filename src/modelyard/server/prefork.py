@@ -21,7 +21,7 @@ import sys
 import traceback
 from typing import NoReturn
 
-from modelyard.server.run import BACKLOG, SPEC_ENV, preload, uvicorn_options
+from modelyard.server.run import BACKLOG, SPEC_ENV, preload, spec_fields, uvicorn_options
 from modelyard.server.supervisor import STARTUP_FAILED, STOPPING, WAITED, supervisor_argv
 
 PR_SET_PDEATHSIG = 1
@@ -49,7 +49,8 @@ def bind(host: str, port: int) -> socket.socket:
 
 def serve(spec_file: str, host: str, port: int, workers: int, drain_s: int) -> NoReturn:
     """Bind, fork the workers, become the supervisor (same PID). Call it before any thread or event loop exists."""
-    preload()  # the workers share these pages (a no-op where modelyard serve's handoff preloaded them)
+    # The workers share these pages (a no-op where modelyard serve's handoff preloaded them); gRPC only if served.
+    preload(grpc=bool(spec_fields(spec_file).get("grpc_port")))
     sock = bind(host, port)
     os.environ[SPEC_ENV] = spec_file
     # Blocked from here on: a stop signal or a worker's exit before the supervisor waits for them stays pending

@@ -37,11 +37,16 @@ def preload(grpc: bool = True) -> None:
             importlib.import_module(name)
 
 
+def spec_fields(spec_file: str | Path) -> dict[str, Any]:
+    """The spec's fields as plain JSON, for the processes that must not import pydantic to read a few of them."""
+    fields: dict[str, Any] = json.loads(Path(spec_file).read_bytes())
+    return fields
+
+
 def start_controller(spec_file: str) -> subprocess.Popen[bytes] | None:
     """The registry's side of the server (follow aliases, announce for discovery) runs in its own process, so
     neither this launcher nor the workers import the registry's database stack."""
-    with open(spec_file, "rb") as f:
-        spec = json.load(f)
+    spec = spec_fields(spec_file)
     if not spec.get("registry") or not (spec.get("follow") or spec.get("announce")):
         return None
     argv = [sys.executable, "-m", "modelyard.server.controller", spec_file, str(os.getpid())]

@@ -11,15 +11,13 @@ fail the same way.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from modelyard.server.run import start_controller, stop_controller, telemetry_dir
+from modelyard.server.run import spec_fields, start_controller, stop_controller, telemetry_dir
 
 STOPPING = (signal.SIGINT, signal.SIGTERM)
 STARTUP_FAILED = 3  # uvicorn's status for an app whose startup failed: stop rather than restart it forever
@@ -113,7 +111,7 @@ def describe(code: int) -> str:
 def main(argv: list[str]) -> int:
     spec_file, fd, drain_s, pids = argv
     now = time.monotonic()
-    timeout_s = float(json.loads(Path(spec_file).read_text()).get("worker_timeout_s", 30.0))
+    timeout_s = float(spec_fields(spec_file).get("worker_timeout_s", 30.0))
     supervisor = Supervisor(spec_file, int(fd), int(drain_s), {int(p): now for p in pids.split(",")}, timeout_s)
     controller = start_controller(spec_file)
     try:
