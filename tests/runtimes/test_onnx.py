@@ -25,6 +25,13 @@ def test_thread_counts_reach_the_session(mlp_path: Path) -> None:
     assert session.get_session_options().inter_op_num_threads == 1
 
 
+@pytest.mark.parametrize(("options", "planned"), [(None, False), (RuntimeOptions(memory_pattern=True), True)])
+def test_memory_is_planned_per_shape_only_when_asked(
+    mlp_path: Path, options: RuntimeOptions | None, planned: bool
+) -> None:
+    assert OnnxRuntime(mlp_path, options).session.get_session_options().enable_mem_pattern is planned
+
+
 def test_a_provider_that_cannot_run_is_named_in_a_warning(mlp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """No such provider here (nor a GPU in CI): the session serves on the CPU, and the log says so."""
     with caplog.at_level(logging.WARNING, logger="modelyard.runtimes"):

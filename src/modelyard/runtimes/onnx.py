@@ -53,6 +53,7 @@ def open_session(path: Path, options: RuntimeOptions | None = None, device: str 
     # ONNX Runtime's default is to spin: with one worker on 2 cores its pool thread used 91-100 % of a core, idle
     # or not, and W1 at c=64 went from 7,045-7,102 to 8,859-9,308 req/s without it (docs/architecture.md).
     so.add_session_config_entry(SPINNING, "1" if options.intra_op_spinning else "0")
+    so.enable_mem_pattern = options.memory_pattern
     wanted = wanted_providers(options, device)
     available = set(ort.get_available_providers())
     try:
