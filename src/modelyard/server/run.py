@@ -35,6 +35,9 @@ def preload(grpc: bool = True) -> None:
     for name in modules:
         with contextlib.suppress(Exception):
             importlib.import_module(name)
+    from modelyard.server.memory import freeze_imported  # here: the supervisor imports this module, lean
+
+    freeze_imported()
 
 
 def spec_fields(spec_file: str | Path) -> dict[str, Any]:
