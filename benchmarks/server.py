@@ -148,7 +148,7 @@ def main() -> None:
         )
         ready_s = time.perf_counter() - started
         print(f"server ready {ready_s:.2f} s after start ({args.workers} workers, both models); "
-              f"memory after load {server.rss_mib():.0f} MiB\n")  # fmt: skip
+              f"memory after load {server.memory()}\n")  # fmt: skip
         print(f"{'workload':<9} {'format':<7} {'conc':>4} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} "
               f"{'vs raw b32':>10}")  # fmt: skip
         try:
@@ -169,9 +169,9 @@ def main() -> None:
                     rps = r["requests"] / r["duration_us"] * 1e6
                     print(f"{name:<9} {'grpc':<7} {conc:>4} {rps:>9,.0f} {r['p50_us'] / 1e3:>8.2f} "
                           f"{r['p99_us'] / 1e3:>8.2f} {r['errors']:>6.0f} {rps / raw[name]:>10.4f}")  # fmt: skip
-            print(f"\nmemory of the process tree right after the runs: {server.rss_mib():.0f} MiB")
+            print(f"\nmemory of the process tree right after the runs: {server.memory()}")
             time.sleep(2.5)
-            print(f"memory 2.5 s later (idle release): {server.rss_mib():.0f} MiB")
+            print(f"memory 2.5 s later (idle release): {server.memory()}")
         finally:
             stop_server(server)
 

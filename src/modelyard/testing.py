@@ -42,6 +42,16 @@ class Server:
 
         return float(sum(psutil.Process(pid).memory_info().rss for pid in self.pids())) / (1 << 20)
 
+    def memory(self) -> str:
+        """The tree's RSS, and its PSS where there is one: forked workers share most pages, which RSS counts once
+        per process and PSS once in all."""
+        import psutil
+
+        if not psutil.LINUX:
+            return f"{self.rss_mib():.0f} MiB"
+        pss = sum(psutil.Process(pid).memory_full_info().pss for pid in self.pids()) / (1 << 20)
+        return f"{self.rss_mib():.0f} MiB RSS ({pss:.0f} PSS)"
+
 
 def start_server(
     args: list[str],

@@ -22,6 +22,7 @@ def test_bench_closed_and_open_loop(tmp_path: Path, mlp_path: Path) -> None:
     assert [(lv["mode"], lv["load"]) for lv in levels] == [("closed", 2), ("open", 100)]
     assert all(lv["summary"]["errors"] == 0 and lv["summary"]["requests"] > 10 for lv in levels)
     assert all(lv["server"]["cpu_percent"] > 0 for lv in levels)
+    assert all(0 < lv["server"]["pss_mib"] <= lv["server"]["rss_mib"] for lv in levels)  # shared pages once
     assert "c=2" in proc.stdout
     assert out.with_suffix(".csv").read_text().startswith("load,req/s,p50")
 
@@ -48,6 +49,7 @@ def test_profile_records_the_card_and_prints_the_capacity(tmp_path: Path, mlp_pa
     assert card is not None
     assert card == document["recommended"]
     assert card["capacity_rps"] == pytest.approx(card["throughput_rps"] * 0.7, abs=0.2)
+    assert 0 < card["memory_mib"] <= card["memory_rss_mib"]
     assert "kind: ScaledObject" in proc.stdout
     assert f'threshold: "{int(card["capacity_rps"])}"' in proc.stdout
     assert "modelyard serve scorer/1 --max-batch-size" in proc.stdout

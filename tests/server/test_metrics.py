@@ -3,6 +3,7 @@ whose /stats and /metrics add up to every request it served."""
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -99,5 +100,11 @@ def test_two_workers_report_as_one(tmp_path: Path, model_folder: Path) -> None:
                 break
             time.sleep(0.2)
         assert totals == [40] * 8
+        found = samples(httpx.get(f"{server.url}/metrics").text)
+        resident = found[("modelyard_process_resident_memory_bytes", ())]
+        proportional = found[("modelyard_process_proportional_memory_bytes", ())]
+        if sys.platform == "linux":  # elsewhere there is no PSS and RSS stands in
+            # The workers share the pages of the stack imported before the fork: counted once, they hold less.
+            assert 0 < proportional < 0.8 * resident
     finally:
         stop_server(server)

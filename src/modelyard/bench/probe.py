@@ -21,6 +21,7 @@ def scrape(url: str, model: str) -> dict[str, float]:
         "modelyard_inferences_total": "rows",
         "modelyard_process_cpu_seconds_total": "cpu_s",
         "modelyard_process_resident_memory_bytes": "rss_bytes",
+        "modelyard_process_proportional_memory_bytes": "pss_bytes",
     }
     out = dict.fromkeys(wanted.values(), 0.0)
     for family in text_string_to_metric_families(text):
@@ -38,6 +39,7 @@ class ServerSide:
     batch_size: float  # mean rows per batch
     cpu_percent: float  # of one core, all serving processes
     rss_mib: float
+    pss_mib: float  # shared pages counted once: what several forked workers hold together
 
 
 def server_side(before: dict[str, float], after: dict[str, float], seconds: float) -> ServerSide:
@@ -48,6 +50,7 @@ def server_side(before: dict[str, float], after: dict[str, float], seconds: floa
         batch_size=d["rows"] / d["batches"] if d["batches"] else 0.0,
         cpu_percent=100 * d["cpu_s"] / seconds if seconds else 0.0,
         rss_mib=after["rss_bytes"] / (1 << 20),
+        pss_mib=after["pss_bytes"] / (1 << 20),
     )
 
 

@@ -124,7 +124,8 @@ def perf_card(config: Config, level: Level, p99_budget_ms: float, headroom: floa
         "throughput_rps": round(s.throughput, 1),
         "p50_ms": round(s.p50_ms, 3),
         "p99_ms": round(s.p99_ms, 3),
-        "memory_mib": round(level.server.rss_mib, 1) if level.server else None,
+        "memory_mib": round(level.server.pss_mib, 1) if level.server else None,  # PSS: shared pages once
+        "memory_rss_mib": round(level.server.rss_mib, 1) if level.server else None,
         "capacity_rps": round(s.throughput * headroom, 1),
         "headroom": headroom,
         "machine": machine(),

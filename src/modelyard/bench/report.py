@@ -17,7 +17,10 @@ COLUMNS = [
     "load", "req/s", "p50", "p90", "p95", "p99", "errors",
     "queue", "compute", "batch", "cpu%", "MiB", "gen_us", "stable",
 ]  # fmt: skip
-UNITS = "latencies, queue (per request) and compute (per batch) in ms; cpu% and MiB: the server; gen_us: generator"
+UNITS = (
+    "latencies, queue (per request) and compute (per batch) in ms; cpu% and MiB (PSS: pages shared by its "
+    "processes counted once): the server; gen_us: generator"
+)
 
 
 def level_row(level: Level) -> dict[str, Any]:
@@ -35,7 +38,7 @@ def level_row(level: Level) -> dict[str, Any]:
         "compute": round(srv.compute_ms, 3) if srv else "",
         "batch": round(srv.batch_size, 2) if srv else "",
         "cpu%": round(srv.cpu_percent) if srv else "",
-        "MiB": round(srv.rss_mib, 1) if srv else "",
+        "MiB": round(srv.pss_mib, 1) if srv else "",
         "gen_us": round(level.generator_us, 1),
         "stable": "yes" if level.stable else "no",
     }

@@ -133,7 +133,7 @@ def results_table(results: list[tuple[Config, list[Level]]], p99_ms: float, chos
             table.add_row(config.label + mark, "-", "-", "-", "-", "-", str(len(levels)))
             continue
         s = best.summary
-        mib = f"{best.server.rss_mib:.0f}" if best.server else "-"
+        mib = f"{best.server.pss_mib:.0f}" if best.server else "-"
         table.add_row(config.label + mark, f"{s.throughput:,.0f}", f"c={best.load:g}", f"{s.p50_ms:.2f}",
                       f"{s.p99_ms:.2f}", mib, str(len(levels)))  # fmt: skip
     return table
