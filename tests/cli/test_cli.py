@@ -142,3 +142,27 @@ def test_every_command_has_help(tmp_path: Path) -> None:
         ["demo", "--help"],
     ):
         assert "Usage" in run(tmp_path, *args).stdout
+
+
+def test_a_command_builds_only_itself_and_help_lists_all(tmp_path: Path) -> None:
+    """`modelyard serve` races the server's imports: it must not import the other commands' modules."""
+    probe = (
+        "import json, sys; from modelyard.cli.app import build; "
+        "tree = build('serve'); print(json.dumps([c.name for c in tree.registered_commands])); "
+        "print(json.dumps([m for m in sys.modules if m.startswith('modelyard.cli.')]))"
+    )
+    commands, modules = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.splitlines()
+    assert json.loads(commands) == ["serve"]
+    imported = set(json.loads(modules))
+    assert "modelyard.cli.serve" in imported
+    assert not {"modelyard.cli.bench", "modelyard.cli.profile", "modelyard.cli.models"} & imported
+    from modelyard.cli.app import COMMANDS
+
+    listed = run(tmp_path, "--help").stdout
+    assert all(name in listed for name in COMMANDS)
+    assert "--http-port" in run(tmp_path, "serve", "--help").stdout
+    unknown = run(tmp_path, "serverz", ok=False)
+    assert unknown.returncode == 2
+    assert "No such command" in unknown.stderr

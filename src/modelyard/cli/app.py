@@ -3,43 +3,64 @@ traceback."""
 
 from __future__ import annotations
 
+import importlib
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
 
-from modelyard.cli import alias, models
-from modelyard.cli.bench import bench
-from modelyard.cli.package import package
-from modelyard.cli.profile import profile
 from modelyard.cli.render import err, out
-from modelyard.cli.serve import serve
-from modelyard.cli.servers import servers
 from modelyard.cli.state import CliState, state
 from modelyard.errors import ModelyardError
+from modelyard.server.handoff import command_of
 from modelyard.settings import Settings
 
-app = typer.Typer(
-    name="modelyard",
-    help="Package, register, serve and measure machine-learning models.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-app.add_typer(models.app, name="models")
-app.add_typer(alias.app, name="alias")
-app.command()(package)
-app.command()(serve)
-app.command()(servers)
-app.command()(bench)
-app.command()(profile)
+# name -> (module, attribute, a group of subcommands?), in the order of `--help`. Imported only when needed: a
+# command builds a Typer app of the root and itself, not the whole tree (typer reads every command's signature,
+# and the other commands' modules weigh on the start of `serve`, which races the server's imports).
+COMMANDS: dict[str, tuple[str, str, bool]] = {
+    "models": ("modelyard.cli.models", "app", True),
+    "alias": ("modelyard.cli.alias", "app", True),
+    "package": ("modelyard.cli.package", "package", False),
+    "serve": ("modelyard.cli.serve", "serve", False),
+    "servers": ("modelyard.cli.servers", "servers", False),
+    "bench": ("modelyard.cli.bench", "bench", False),
+    "profile": ("modelyard.cli.profile", "profile", False),
+    "demo": ("modelyard.cli.app", "demo", False),
+}
 
 
-@app.callback()
-def root(
+def build(only: str | None = None) -> typer.Typer:
+    """The whole command tree, or the root and the one command `only` names (a name we don't know builds the
+    whole tree, so that typer's own "No such command" and `--help` are what the user sees)."""
+    root = typer.Typer(
+        name="modelyard",
+        help="Package, register, serve and measure machine-learning models.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+    root.callback()(_root)
+    for name in [only] if only in COMMANDS else COMMANDS:
+        module, attribute, group = COMMANDS[name]
+        target = getattr(importlib.import_module(module), attribute)
+        if group:
+            root.add_typer(target, name=name)
+        else:
+            root.command(name=name)(target)
+    return root
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":  # the whole tree, for whoever embeds or documents the CLI
+        return build()
+    raise AttributeError(f"module 'modelyard.cli.app' has no attribute {name!r}")
+
+
+def _root(
     ctx: typer.Context,
     home: Annotated[
         Path | None,
@@ -52,7 +73,6 @@ def root(
     ctx.call_on_close(ctx.obj.close)
 
 
-@app.command()
 def demo(
     ctx: typer.Context,
     serve: Annotated[bool, typer.Option(help="Start the server on the production models afterwards.")] = True,
@@ -83,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
-        app(args=args, prog_name="modelyard")
+        build(command_of(args))(args=args, prog_name="modelyard")
     except ModelyardError as exc:
         if debug:
             traceback.print_exc()
