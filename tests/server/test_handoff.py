@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -38,6 +39,26 @@ def test_only_commands_that_start_a_server_split(args: list[str], command: str |
 
 def test_hand_over_without_a_waiting_server_says_so() -> None:
     assert handoff.hand_over("spec.json", "127.0.0.1", 8000, 1, 30) is False
+
+
+def test_what_both_sides_import_is_imported_once_before_the_fork() -> None:
+    """Imported twice side by side on two cores, the shared half of the imports cost more than once before."""
+    probe = textwrap.dedent("""
+        import json, os, sys
+        from modelyard.server import handoff
+        def fork():
+            names = ("numpy", "pydantic", "modelyard.server.spec", "modelyard.manifest", "onnxruntime", "typer")
+            print(json.dumps({n: n in sys.modules for n in names}))
+            os._exit(0)
+        os.fork = fork
+        handoff.split(["serve", "m.onnx"])
+    """)
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    loaded = json.loads(proc.stdout)
+    assert all(loaded[n] for n in ("numpy", "pydantic", "modelyard.server.spec", "modelyard.manifest"))
+    assert not loaded["onnxruntime"]  # the server's own imports run after the fork, beside the CLI's
+    assert not loaded["typer"]
 
 
 def test_arenas_default_to_two_and_the_users_value_wins(monkeypatch: pytest.MonkeyPatch) -> None:
