@@ -3,8 +3,9 @@
 uvicorn's own workers are started with `multiprocessing`'s spawn: each is a fresh interpreter that imports ONNX
 Runtime, numpy, uvicorn and gRPC again (half a second each, two at once on two cores), behind a supervisor that
 imports uvicorn and a resource tracker process of its own (25 and 12 MiB RSS). Here the process that holds those
-imports binds the socket and forks the workers, which share its pages until they write them; then it `execve`s
-into the lean supervisor (supervisor.py), which keeps the PID, the children and the socket, and nothing else.
+imports binds a socket per worker on the port (listeners.py) and forks the workers, which share its pages until
+they write them; then it `execve`s into the lean supervisor (supervisor.py), which keeps the PID and the children,
+and nothing else.
 
 A worker that dies is replaced by a fresh interpreter (`python -m modelyard.server.prefork`): the supervisor has
 none of the imports to fork from, which costs the replacement half a second, once.
@@ -19,58 +20,54 @@ import signal
 import socket
 import sys
 import traceback
+from collections.abc import Callable
 from typing import NoReturn
 
-from modelyard.server.run import BACKLOG, SPEC_ENV, preload, spec_fields, uvicorn_options
+from modelyard.server import listeners
+from modelyard.server.run import SPEC_ENV, preload, spec_fields, uvicorn_options
 from modelyard.server.supervisor import STARTUP_FAILED, STOPPING, WAITED, supervisor_argv
 
 PR_SET_PDEATHSIG = 1
 
 
 def supported() -> bool:
-    """fork, and the signal waiting the supervisor is built on (Linux; not macOS, which lacks sigtimedwait)."""
-    return hasattr(os, "fork") and hasattr(signal, "sigtimedwait")
-
-
-def bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        sys.stderr.write(f"modelyard: cannot listen on {host}:{port}: {exc.strerror or exc}\n")
-        raise SystemExit(1) from None
-    sock.listen(BACKLOG)
-    sock.set_inheritable(True)  # the supervisor keeps it across its execve, for the workers it replaces
-    return sock
+    """fork, the signal waiting the supervisor is built on (not macOS, which lacks sigtimedwait), and listeners
+    the kernel balances (Linux)."""
+    return hasattr(os, "fork") and hasattr(signal, "sigtimedwait") and listeners.supported()
 
 
 def serve(spec_file: str, host: str, port: int, workers: int, drain_s: int) -> NoReturn:
     """Bind, fork the workers, become the supervisor (same PID). Call it before any thread or event loop exists."""
     # The workers share these pages (a no-op where modelyard serve's handoff preloaded them); gRPC only if served.
     preload(grpc=bool(spec_fields(spec_file).get("grpc_port")))
-    sock = bind(host, port)
+    sockets = listeners.per_worker(host, port, workers)  # not inheritable: the supervisor's execve closes them
+    port = sockets[0].getsockname()[1]
     os.environ[SPEC_ENV] = spec_file
     # Blocked from here on: a stop signal or a worker's exit before the supervisor waits for them stays pending
     # (the mask and pending signals survive execve) instead of killing this process or going unseen.
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, WAITED)
-    pids = [fork_worker(sock.fileno(), drain_s, mask) for _ in range(workers)]
+    pids = [fork_worker(sockets, i, drain_s, mask) for i in range(workers)]
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(sys.executable, supervisor_argv(spec_file, sock.fileno(), drain_s, pids))
+    os.execv(sys.executable, supervisor_argv(spec_file, host, port, drain_s, pids))
 
 
-def fork_worker(fd: int, drain_s: int, mask: set[int | signal.Signals]) -> int:
+def fork_worker(sockets: list[socket.socket], index: int, drain_s: int, mask: set[int | signal.Signals]) -> int:
     pid = os.fork()
     if pid == 0:
-        run_worker(fd, drain_s, mask)
+        for i, other in enumerate(sockets):  # held here, another worker's socket would outlive that worker
+            if i != index:
+                other.close()
+        run_worker(lambda: sockets[index], drain_s, mask)
     return pid
 
 
-def run_worker(fd: int, drain_s: int, mask: set[int | signal.Signals] | None = None) -> NoReturn:
-    """A worker's whole life: serve on the inherited socket until SIGTERM (or SIGINT) has drained it.
+def run_worker(
+    listen: Callable[[], socket.socket], drain_s: int, mask: set[int | signal.Signals] | None = None
+) -> NoReturn:
+    """A worker's whole life: serve on its socket until SIGTERM (or SIGINT) has drained it. `listen` is called
+    once the app is imported: a replacement binds its socket only then, so that connections the kernel gives it
+    wait no longer than its models take to load.
 
     It starts with the stop signals blocked, so that one sent while it starts waits for its handler; `mask` is the
     signal mask to restore once the handler is in place."""
@@ -79,14 +76,16 @@ def run_worker(fd: int, drain_s: int, mask: set[int | signal.Signals] | None = N
         _die_with_parent()
         import uvicorn
 
-        server = uvicorn.Server(uvicorn.Config(**uvicorn_options(drain_s)))
+        config = uvicorn.Config(**uvicorn_options(drain_s))
+        config.load()
+        server = uvicorn.Server(config)
         for signum in STOPPING:
             # Before uvicorn installs its own handlers, and after it restores this one and raises the signal again:
             # a stop tells uvicorn to exit (right after its startup, if it comes early), never kills the worker
             # mid-drain or ends a drained one with status -15 or a KeyboardInterrupt.
             signal.signal(signum, lambda n, _: server.handle_exit(n, None))
         signal.pthread_sigmask(signal.SIG_SETMASK, mask or set())
-        server.run(sockets=[socket.socket(fileno=fd)])
+        server.run(sockets=[listen()])
         code = 0 if server.started else STARTUP_FAILED
     except SystemExit as exc:  # uvicorn's way to say its app failed to start (status 3)
         code = exc.code if isinstance(exc.code, int) else 1
@@ -110,6 +109,6 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-if __name__ == "__main__":  # a replacement worker, started by the supervisor (signals unblocked): SPEC FD DRAIN_S
+if __name__ == "__main__":  # a replacement, started by the supervisor (signals unblocked): SPEC HOST PORT DRAIN_S
     os.environ[SPEC_ENV] = sys.argv[1]
-    run_worker(int(sys.argv[2]), int(sys.argv[3]))
+    run_worker(lambda: listeners.bind(sys.argv[2], int(sys.argv[3]), reuse_port=True), int(sys.argv[4]))

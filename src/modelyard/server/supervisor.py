@@ -1,4 +1,4 @@
-"""The supervisor of forked workers (prefork.py): `python -m modelyard.server.supervisor SPEC FD DRAIN_S PID,PID`.
+"""The supervisor of forked workers (prefork.py): `python -m modelyard.server.supervisor SPEC HOST PORT DRAIN_S PIDS`.
 
 It is what the serving process `execve`s into once its workers run, so it imports nothing of the server's stack
 (about 13 MiB RSS). It waits for signals, looking at its workers once a second: a stop signal (SIGTERM, SIGINT)
@@ -26,15 +26,16 @@ QUICK_DEATH_S = 5.0  # a worker that dies sooner than this is replaced after a p
 GRACE_S = 5.0  # beyond the drain timeout, before stragglers are killed
 
 
-def supervisor_argv(spec_file: str, fd: int, drain_s: int, pids: list[int]) -> list[str]:
-    argv = [spec_file, str(fd), str(drain_s), ",".join(map(str, pids))]
+def supervisor_argv(spec_file: str, host: str, port: int, drain_s: int, pids: list[int]) -> list[str]:
+    argv = [spec_file, host, str(port), str(drain_s), ",".join(map(str, pids))]
     return [sys.executable, "-m", "modelyard.server.supervisor", *argv]
 
 
 @dataclass
 class Supervisor:
     spec_file: str
-    fd: int
+    host: str  # where a replacement binds its own socket (listeners.py)
+    port: int
     drain_s: int
     workers: dict[int, float] = field(default_factory=dict)  # pid -> when it started
     timeout_s: float = 30.0  # a worker's heartbeat older than this: its event loop is stuck
@@ -99,7 +100,8 @@ class Supervisor:
             self.workers[self.replace()] = time.monotonic()
 
     def replace(self) -> int:
-        argv = [sys.executable, "-m", "modelyard.server.prefork", self.spec_file, str(self.fd), str(self.drain_s)]
+        argv = [sys.executable, "-m", "modelyard.server.prefork", self.spec_file, self.host, str(self.port)]
+        argv.append(str(self.drain_s))
         # Stop signals blocked until its handler is in place (prefork.run_worker), the rest of ours not.
         return os.posix_spawn(sys.executable, argv, dict(os.environ), setsigmask=STOPPING)
 
@@ -109,10 +111,11 @@ def describe(code: int) -> str:
 
 
 def main(argv: list[str]) -> int:
-    spec_file, fd, drain_s, pids = argv
+    spec_file, host, port, drain_s, pids = argv
     now = time.monotonic()
     timeout_s = float(spec_fields(spec_file).get("worker_timeout_s", 30.0))
-    supervisor = Supervisor(spec_file, int(fd), int(drain_s), {int(p): now for p in pids.split(",")}, timeout_s)
+    workers = {int(p): now for p in pids.split(",")}
+    supervisor = Supervisor(spec_file, host, int(port), int(drain_s), workers, timeout_s)
     controller = start_controller(spec_file)
     try:
         return supervisor.run()
