@@ -47,10 +47,11 @@ class Server:
         per process and PSS once in all."""
         import psutil
 
-        if not psutil.LINUX:
-            return f"{self.rss_mib():.0f} MiB"
-        pss = sum(psutil.Process(pid).memory_full_info().pss for pid in self.pids()) / (1 << 20)
-        return f"{self.rss_mib():.0f} MiB RSS ({pss:.0f} PSS)"
+        from modelyard.server.metrics import memory_bytes  # what /metrics reports: one read of each process
+
+        used = [memory_bytes(psutil.Process(pid)) for pid in self.pids()]
+        rss, pss = (sum(u[key] for u in used) / (1 << 20) for key in ("rss_bytes", "pss_bytes"))
+        return f"{rss:.0f} MiB RSS ({pss:.0f} PSS)" if psutil.LINUX else f"{rss:.0f} MiB"
 
 
 def start_server(
