@@ -34,7 +34,8 @@ import numpy as np
 
 from modelyard import examples
 from modelyard.bench.loadgen import Target, http_request
-from modelyard.bench.runner import Windows, example_inputs, measure, target_for
+from modelyard.bench.runner import example_inputs, measure, target_for
+from modelyard.bench.stats import Windows
 from modelyard.client.wire import encode, model_path
 from modelyard.testing import free_port, start_server, stop_server
 
@@ -155,14 +156,20 @@ def spread(runs: list[dict[str, float]], key: str) -> float:
     return max(values) / min(values)
 
 
-def agreement(work: Path, loads: dict[str, list[tuple[str, int]]], repeats: int, workers: int) -> None:
+def agreement(work: Path, loads: dict[str, list[tuple[str, int]]], repeats: int, workers: int, pin: bool) -> None:
     """perf_analyzer and `modelyard bench` on the same server, model and load, alternating, `repeats` times each;
     medians compared as ratios (ours / theirs), and each tool's spread over its repeats beside them."""
     from modelyard.packaging import build_package
 
     build_package(examples.mlp_onnx(work / "w1.onnx"), work / "models" / "tabular", name="tabular")
     build_package(examples.cnn_onnx(work / "w2.onnx"), work / "models" / "image", name="image")
-    server = start_server([str(work / "models"), "--workers", str(workers), "--grpc-port", "0"], work / "home")
+    cpus = os.sched_getaffinity(0)
+    if pin:  # the server (and its workers, forked or spawned) inherit CPU 1; every generator after it gets CPU 0
+        os.sched_setaffinity(0, {1})
+    try:
+        server = start_server([str(work / "models"), "--workers", str(workers), "--grpc-port", "0"], work / "home")
+    finally:
+        os.sched_setaffinity(0, {0} if pin else cpus)
     print(f"\nagreement, medians of {repeats} alternating runs; ratio = modelyard bench / perf_analyzer; "
           "spread = max/min of a tool's repeats")  # fmt: skip
     print(f"{'model':8} {'load':>8} | {'perf_analyzer req/s':>19} {'p50':>6} {'p99':>6} {'µs/req':>6} | "
@@ -222,12 +229,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2, help="the agreement server's workers")
     parser.add_argument("--skip-saturation", action="store_true")
+    parser.add_argument("--pin", action="store_true", help="agreement: the server on CPU 1, the generators on CPU 0")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         if not args.skip_saturation:
             saturation(Path(tmp), [int(c) for c in args.conc.split(",")])
         loads = {"tabular": parse_loads(args.w1), "image": parse_loads(args.w2)}
-        agreement(Path(tmp), loads, args.repeats, args.workers)
+        agreement(Path(tmp), loads, args.repeats, args.workers, args.pin)
 
 
 if __name__ == "__main__":

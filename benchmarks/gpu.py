@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from modelyard import examples
-from modelyard.bench.runner import Windows, measure, target_for
+from modelyard.bench.runner import measure, target_for
+from modelyard.bench.stats import Windows
 from modelyard.manifest import RuntimeOptions
 from modelyard.packaging import build_package
 from modelyard.runtimes.onnx import wanted_providers

@@ -8,7 +8,8 @@ import pytest
 
 from modelyard import examples
 from modelyard.bench.loadgen import _Connection
-from modelyard.bench.runner import Windows, example_inputs, measure, target_for
+from modelyard.bench.runner import example_inputs, measure, target_for
+from modelyard.bench.stats import Windows
 from modelyard.packaging import build_package
 from modelyard.testing import Server, start_server, stop_server
 

@@ -16,20 +16,12 @@ import numpy as np
 
 from modelyard.bench.loadgen import Recorder, Stop, Target, closed_loop, http_request, open_loop, run
 from modelyard.bench.probe import ServerSide, gpu, scrape, server_side
-from modelyard.bench.stats import Summary, stable, summarize, window_rates
+from modelyard.bench.stats import Summary, Windows, stable, summarize, windows_until_stable
 from modelyard.client.wire import encode, model_path
 from modelyard.datatypes import to_numpy
 from modelyard.errors import InvalidArgument, NotFound
 
 Mode = Literal["closed", "open"]
-
-
-@dataclass(frozen=True)
-class Windows:
-    warmup_s: float = 1.0
-    window_s: float = 1.0
-    min_windows: int = 3
-    max_windows: int = 10
 
 
 @dataclass(frozen=True)
@@ -89,6 +81,14 @@ def measure(
         gc.enable()
 
 
+async def read_server(url: str, model: str) -> tuple[dict[str, float], float]:
+    """The server's counters and when they were read (the middle of the call): its CPU is divided by the time
+    between two reads, which is not the measured windows' span (the reads lie outside it)."""
+    sent = time.perf_counter()
+    figures = await asyncio.to_thread(scrape, url, model)
+    return figures, (sent + time.perf_counter()) / 2
+
+
 async def _measure(
     target: Target,
     url: str,
@@ -106,20 +106,20 @@ async def _measure(
         generator = open_loop(target, load, stop, recorder, random.Random(0))
     task = asyncio.create_task(generator)
     await asyncio.sleep(w.warmup_s)
-    before = await asyncio.to_thread(scrape, url, model) if server_metrics else None
+    before = await read_server(url, model) if server_metrics else None
     start, cpu_start = time.perf_counter(), time.process_time()
-    rates: list[float] = []
-    while len(rates) < w.max_windows and not (len(rates) >= w.min_windows and stable(rates)):
-        await asyncio.sleep(w.window_s - (time.perf_counter() - start) % w.window_s)
-        rates = window_rates(recorder.done_at, start, w.window_s, time.perf_counter())
+
+    def window_closed(rates: list[float]) -> None:
         if task.done():
             task.result()  # the generator failed (the server went away): raise its error
         if on_window:
             on_window(len(rates))
+
+    rates = await windows_until_stable(recorder.done_at, start, w, time.perf_counter, asyncio.sleep, window_closed)
     end = start + len(rates) * w.window_s
     cpu = time.process_time() - cpu_start
     stop.at = time.perf_counter()
-    after = await asyncio.to_thread(scrape, url, model) if server_metrics else None
+    after = await read_server(url, model) if server_metrics else None
     await task
     summary = summarize(recorder.done_at, recorder.latency, recorder.ok, start, end)
     from_send = summarize(recorder.done_at, recorder.sent_latency, recorder.ok, start, end)
@@ -130,7 +130,7 @@ async def _measure(
         windows=rates,
         stable=stable(rates),
         generator_us=1e6 * cpu / summary.requests if summary.requests else 0.0,
-        server=server_side(before, after, end - start) if before and after else None,
+        server=server_side(before[0], after[0], after[1] - before[1]) if before and after else None,
         gpu=gpu(),
         # Open loop: latency from the scheduled arrival (the summary) and, for comparison with tools that count
         # from the moment they send (perf_analyzer), from the send.

@@ -73,7 +73,8 @@ def bench(
     """Load a model at each concurrency (closed loop) and rate (open loop); report latency percentiles, throughput,
     errors, the server's queue vs compute time, CPU and memory, and the generator's own cost."""
     from modelyard.bench.report import as_json, level_row, table, write_csv, write_json
-    from modelyard.bench.runner import Windows, example_inputs, measure, target_for
+    from modelyard.bench.runner import example_inputs, measure, target_for
+    from modelyard.bench.stats import Windows
 
     loads: list[tuple[Mode, float]] = [("closed", c) for c in parse_list(concurrency, "--concurrency", int, 1)]
     loads += [("open", r) for r in parse_list(rate, "--rate", float, 0.001)] if rate else []

@@ -15,7 +15,8 @@ from modelyard.errors import InvalidArgument
 
 if TYPE_CHECKING:
     from modelyard.bench.profile import Config
-    from modelyard.bench.runner import Level, Windows
+    from modelyard.bench.runner import Level
+    from modelyard.bench.stats import Windows
 
 
 def profile_config(
@@ -72,7 +73,7 @@ def profile(
     """Find the serving configuration with the most throughput within --p99-ms, write it to the version's
     performance card, and print the capacity to autoscale on (as a number and as KEDA/HPA manifests)."""
     from modelyard.bench import profile as p
-    from modelyard.bench.runner import Windows
+    from modelyard.bench.stats import Windows
 
     s = state(ctx)
     configs = p.sweep(
