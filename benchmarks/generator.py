@@ -10,7 +10,7 @@
    the server: both share the cores with it). Closed loops get a third opinion from wrk on the same request.
 
     .venv/bin/pip install fastapi      # the FastAPI row only
-    .venv/bin/python benchmarks/generator.py [--conc 16,64] [--w1 c1,c4,r1000] [--w2 c1,r300] [--repeats 3]
+    .venv/bin/python benchmarks/generator.py [--pin] [--workers 1] [--conc 16,64] [--w1 c1,c4,r1000] [--w2 c1,r300]
 
 perf_analyzer comes with tritonclient; it needs libb64-0d (apt) and libcudart (pip nvidia-cuda-runtime-cu12, no GPU).
 """
@@ -40,7 +40,7 @@ from modelyard.client.wire import encode, model_path
 from modelyard.testing import free_port, start_server, stop_server
 
 HARNESS = Path(__file__).resolve().parents[1].parent / "shared" / "bench"
-WINDOWS = Windows(warmup_s=2, window_s=2, min_windows=3, max_windows=6)
+WINDOWS = Windows(warmup_s=2, window_s=3, min_windows=3, max_windows=6)  # windows as long as perf_analyzer's
 LUA = """wrk.method = "POST"; wrk.body = os.getenv("BODY"); wrk.headers["Content-Type"] = "application/json"
 function done(s, l, r) io.write(string.format("RESULT %d %d\\n", s.requests, s.duration)) end
 """
@@ -123,7 +123,7 @@ def perf_analyzer(model: str, port: int, load: list[str]) -> dict[str, float] | 
         env["LD_LIBRARY_PATH"] = str(cudart)
     before, started = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
     result = subprocess.run([str(binary), "-m", model, "-u", f"127.0.0.1:{port}", *load,
-                             "--measurement-interval", "3000", "--percentile", "99"],
+                             "--measurement-interval", "3000"],
                             capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
     after, wall = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter() - started
     found = {

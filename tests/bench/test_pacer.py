@@ -10,7 +10,7 @@ import time
 import pytest
 
 from modelyard.bench.loadgen import run
-from modelyard.bench.pacer import Pacer
+from modelyard.bench.pacer import Lateness, Pacer
 
 
 async def wake_ups(use_signal: bool, gaps_s: list[float]) -> tuple[bool, list[float]]:
@@ -68,3 +68,28 @@ def test_leaves_a_handler_it_does_not_own_alone() -> None:
         assert calls == [signal.SIGALRM]
     finally:
         signal.signal(signal.SIGALRM, previous)
+
+
+def test_arms_early_by_a_high_percentile_of_recent_lateness() -> None:
+    lateness = Lateness(window=10, quantile=0.9, cap_s=0.001)
+    assert lateness.margin_s == 0  # nothing seen: the alarm is armed on time
+    for late_us in [10, 20, 30, 40, 50, 60, 70, 80, 90, 500]:
+        lateness.observe(late_us * 1e-6)
+    assert lateness.margin_s == pytest.approx(90e-6)  # one outlier in ten does not set the margin
+
+
+def test_forgets_old_lateness_and_counts_early_as_on_time() -> None:
+    lateness = Lateness(window=4, quantile=0.9, cap_s=0.001)
+    for _ in range(4):
+        lateness.observe(400e-6)  # an idle vCPU woke slowly...
+    assert lateness.margin_s == pytest.approx(400e-6)
+    for _ in range(4):
+        lateness.observe(-50e-6)  # ...then it woke on time (or early: a clock step), and the margin falls away
+    assert lateness.margin_s == 0
+
+
+def test_never_spins_longer_than_the_cap() -> None:
+    lateness = Lateness(window=4, quantile=0.9, cap_s=0.001)
+    for _ in range(4):
+        lateness.observe(0.05)  # a stalled loop, not a slow wake-up: not worth 50 ms of busy waiting
+    assert lateness.margin_s == 0.001

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -10,6 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rich.table import Table
+
+from modelyard.cli.render import console
 
 
 def run(home: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
@@ -166,3 +170,11 @@ def test_a_command_builds_only_itself_and_help_lists_all(tmp_path: Path) -> None
     unknown = run(tmp_path, "serverz", ok=False)
     assert unknown.returncode == 2
     assert "No such command" in unknown.stderr
+
+
+def test_a_table_written_to_a_file_keeps_its_figures() -> None:
+    buffer = io.StringIO()
+    table = Table(*[f"column {i}" for i in range(14)])
+    table.add_row(*[f"{1234.5 + i:,.1f}" for i in range(14)])
+    console(buffer).print(table)
+    assert "1,247.5" in buffer.getvalue()  # at Rich's default 80 columns it reads "1,…"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 from rich.console import Console
@@ -13,7 +13,19 @@ from rich.table import Table
 if TYPE_CHECKING:  # the CLI starts without importing the registry's libraries
     from modelyard.registry.entities import AliasEvent, ModelVersion, RegisteredModel, ServerRecord
 
-out = Console()
+_PIPE_WIDTH = 160  # bench and profile tables have 14 columns of figures
+
+
+def console(file: IO[str] | None = None) -> Console:
+    """Rich gives a pipe or a log file 80 columns and cuts each figure of a wide table to "2…"; a file has no
+    width to respect, so it gets enough for the figures (a terminal, or COLUMNS, still decides for itself)."""
+    made = Console(file=file)
+    if not made.is_terminal and made.width == 80:
+        made.width = _PIPE_WIDTH
+    return made
+
+
+out = console()
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
