@@ -61,10 +61,10 @@ def test_what_both_sides_import_is_imported_once_before_the_fork() -> None:
     assert not loaded["typer"]
 
 
-def test_arenas_default_to_two_and_the_users_value_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_arenas_default_to_one_and_the_users_value_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
     limit_arenas()
-    assert os.environ["MALLOC_ARENA_MAX"] == "2"
+    assert os.environ["MALLOC_ARENA_MAX"] == "1"
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     limit_arenas()
     assert os.environ["MALLOC_ARENA_MAX"] == "4"

@@ -34,5 +34,11 @@ def test_load_unload_cycles_do_not_grow_the_server(tmp_path: Path) -> None:
             loaded.append(settled(server))
     finally:
         stop_server(server)
-    assert loaded[2] - unloaded[3] > WEIGHTS_MIB * 0.7, (loaded, unloaded)  # unloading after load 3 frees it
-    assert loaded[3] < loaded[1] + WEIGHTS_MIB, (loaded, unloaded)  # two more cycles did not keep a model each
+    figures = f"loaded {loaded}, unloaded {unloaded} MiB"
+    # every unload gives the weights back, whichever thread loaded them (one malloc arena: server/memory.py)
+    freed = [before - after for before, after in zip(loaded[:-1], unloaded[1:], strict=True)]
+    assert min(freed) > WEIGHTS_MIB * 0.7, figures
+    # a load keeps its weights, not what parsing the file took beside them
+    kept = [after - before for before, after in zip(unloaded, loaded, strict=True)]
+    assert max(kept) < WEIGHTS_MIB * 1.6, figures
+    assert loaded[3] < loaded[1] + WEIGHTS_MIB * 0.5, figures  # two more cycles did not keep a model each

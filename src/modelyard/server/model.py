@@ -105,6 +105,7 @@ class ServedModel:
         package_dir = Path(source.package_dir)
         model = cls(source, manifest, load_instances(package_dir, manifest))
         model.warm_up(package_dir)
+        trim_heap()  # what parsing the file and planning the graph left free (up to a weight's size) goes back now
         model.load_seconds = time.perf_counter() - start
         model.load_rss_bytes = max(0, _rss_bytes() - rss_before)
         log.info(
