@@ -79,11 +79,11 @@ class Pacer:
         delay = when - self.clock()
         if delay <= 0:
             return
-        if not self.uses_signal:
-            await self._by_timers(when, delay)
-            return
-        await self._alarm(when - self.lateness.margin_s)
-        while self.clock() < when:  # the margin: a few turns of the loop, which replies may use
+        if self.uses_signal:
+            await self._alarm(when - self.lateness.margin_s)
+        elif delay > 2 * _TICK_S:
+            await asyncio.sleep(delay - _TICK_S)
+        while self.clock() < when:  # the margin, or the last tick: a few turns of the loop, which replies may use
             await asyncio.sleep(0)
 
     async def _alarm(self, when: float) -> None:
@@ -106,12 +106,6 @@ class Pacer:
         elif self._waiter is not None and not self._waiter.done():
             self.lateness.observe(-remaining)
             self._waiter.set_result(None)
-
-    async def _by_timers(self, when: float, delay: float) -> None:
-        if delay > 2 * _TICK_S:
-            await asyncio.sleep(delay - _TICK_S)
-        while self.clock() < when:
-            await asyncio.sleep(0)
 
 
 def _signal_free() -> bool:
