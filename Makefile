@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CODE   := src tests benchmarks
 
-.PHONY: env test lint format demo bench proto clean
+.PHONY: env test test-fast lint format demo bench proto clean
 
 env: $(STAMP)
 
@@ -23,6 +23,7 @@ lint: env
 	$(BIN)/ruff check $(CODE)
 	$(BIN)/ruff format --check $(CODE)
 	$(BIN)/mypy
+	$(BIN)/lint-imports  # the layers and forbidden imports of pyproject.toml [tool.importlinter]
 
 format: env
 	$(BIN)/ruff format $(CODE)
@@ -31,15 +32,18 @@ format: env
 test: lint
 	$(BIN)/pytest
 
+test-fast: env  # in-process tests only: no server process, CLI or fresh interpreter (about a minute)
+	$(BIN)/pytest -m "not e2e"
+
 demo: env
 	$(BIN)/modelyard demo
 
-proto: env  # regenerate the gRPC modules from server/grpc/grpc_predict_v2.proto
-	cd src/modelyard/server/grpc && ../../../../$(BIN)/python -m grpc_tools.protoc -I. --python_out=. \
+proto: env  # regenerate the gRPC modules from protocol/grpc/grpc_predict_v2.proto
+	cd src/modelyard/protocol/grpc && ../../../../$(BIN)/python -m grpc_tools.protoc -I. --python_out=. \
 		--pyi_out=. grpc_predict_v2.proto
 
 bench: env
 	$(BIN)/python benchmarks/registry.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -36,7 +36,7 @@ from modelyard import examples
 from modelyard.bench.loadgen import Target, http_request
 from modelyard.bench.runner import example_inputs, measure, target_for
 from modelyard.bench.stats import Windows
-from modelyard.client.wire import encode, model_path
+from modelyard.protocol.calls import encode, model_path
 from modelyard.testing import free_port, start_server, stop_server
 
 HARNESS = Path(__file__).resolve().parents[1].parent / "shared" / "bench"

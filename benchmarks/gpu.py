@@ -31,9 +31,10 @@ from modelyard.bench.runner import measure, target_for
 from modelyard.bench.stats import Windows
 from modelyard.manifest import RuntimeOptions
 from modelyard.packaging import build_package
+from modelyard.protocol.types import InferInput, InferRequest
 from modelyard.runtimes.onnx import wanted_providers
-from modelyard.server.model import ModelSource, ServedModel
-from modelyard.server.types import InferInput, InferRequest
+from modelyard.server.models.served import ServedModel
+from modelyard.server.models.source import ModelSource
 from modelyard.testing import start_server, stop_server
 
 BATCH = 64

@@ -83,8 +83,8 @@ async def grpc_load(port: int, model: str, x: np.ndarray, conc: int, seconds: fl
     the two cores with the server, so these rows understate the server; compare them with each other."""
     import grpc
 
-    from modelyard.server.grpc import grpc_predict_v2_pb2 as pb
-    from modelyard.server.grpc.service import method_stub
+    from modelyard.protocol.grpc import grpc_predict_v2_pb2 as pb
+    from modelyard.protocol.grpc.methods import method_stub
 
     tensor = pb.ModelInferRequest.InferInputTensor(name="x", datatype="FP32", shape=list(x.shape))
     request = pb.ModelInferRequest(model_name=model, inputs=[tensor], raw_input_contents=[x.tobytes()])

@@ -19,12 +19,17 @@ POSTGRES_URL = os.environ.get("MODELYARD_TEST_POSTGRES_URL")
 DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
+SERVER_FIXTURES = frozenset({"server", "two_workers"})  # fixtures that start a real `modelyard serve`
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if POSTGRES_URL:
-        return
+    """A test on a real server process is e2e by its fixtures (others carry the marker themselves); postgres
+    tests skip without a database to run on."""
     skip = pytest.mark.skip(reason="MODELYARD_TEST_POSTGRES_URL is not set")
     for item in items:
-        if "postgres" in item.keywords:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
+        if not POSTGRES_URL and "postgres" in item.keywords:
             item.add_marker(skip)
 
 

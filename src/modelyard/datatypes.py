@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -23,6 +23,8 @@ Datatype = Literal[
     "FP64",
     "BYTES",
 ]
+
+DATATYPES: frozenset[str] = frozenset(get_args(Datatype))  # the one list: codecs and converters check against it
 
 _TO_NUMPY: dict[str, np.dtype[np.generic]] = {
     "BOOL": np.dtype(np.bool_),

@@ -36,6 +36,12 @@ class InvalidPackage(InvalidArgument):
     """A model package whose manifest contradicts its artifact, or whose artifact cannot be read."""
 
 
+class PayloadTooLarge(InvalidArgument):
+    """A request body over the server's limit: refused before it is read, so it costs no memory."""
+
+    http_status = 413
+
+
 class NotFound(ModelyardError):
     http_status = 404
     grpc_code = "NOT_FOUND"
@@ -109,7 +115,7 @@ _BY_STATUS: dict[int, type[ModelyardError]] = {
     400: InvalidArgument,
     404: NotFound,
     409: FailedPrecondition,
-    413: InvalidArgument,
+    413: PayloadTooLarge,
     500: ModelExecutionError,
     503: Unavailable,
     504: DeadlineExceeded,

@@ -1,4 +1,5 @@
-"""Run a real `modelyard serve` process in tests: on 127.0.0.1, a free port, waiting for readiness with a bound."""
+"""Servers for tests: a real `modelyard serve` process on 127.0.0.1 (a free port, ready within a bound), or a
+worker's app in this process (`InProcess`), and the one bounded wait (`wait_until`)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,30 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
+
+if TYPE_CHECKING:
+    from modelyard.server.repository.spec import ServeSpec
+
+T = TypeVar("T")
+
+
+def wait_until(condition: Callable[[], T], timeout_s: float = 20, interval_s: float = 0.05, what: str = "") -> T:
+    """Poll until `condition()` returns a true value, and return that value; AssertionError after `timeout_s`. The
+    one bounded wait of the test suite: every loop in a test ends by itself."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what or 'condition'} not met in {timeout_s} s (last: {value!r})")
+        time.sleep(interval_s)
 
 
 def free_port() -> int:
@@ -47,11 +67,32 @@ class Server:
         per process and PSS once in all."""
         import psutil
 
-        from modelyard.server.metrics import memory_bytes  # what /metrics reports: one read of each process
+        from modelyard.server.metrics.prometheus import memory_bytes  # what /metrics reports: one read of each process
 
         used = [memory_bytes(psutil.Process(pid)) for pid in self.pids()]
         rss, pss = (sum(u[key] for u in used) / (1 << 20) for key in ("rss_bytes", "pss_bytes"))
         return f"{rss:.0f} MiB RSS ({pss:.0f} PSS)" if psutil.LINUX else f"{rss:.0f} MiB"
+
+
+def run_cli(home: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    """The real `modelyard` command in a subprocess with MODELYARD_HOME=home, as a user runs it; `ok`: assert it
+    succeeded."""
+    env = {**os.environ, "MODELYARD_HOME": str(home), "COLUMNS": "200"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "modelyard", *args], capture_output=True, text=True, env=env, timeout=120
+    )
+    if ok:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int, text: str) -> None:
+    """The CLI's promise on errors: exit `code`, one line on stderr naming `text`, no traceback."""
+    assert proc.returncode == code
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert text in lines[0]
 
 
 def start_server(
@@ -77,18 +118,21 @@ def start_server(
             stdout=out, stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+
+    def ready() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}:\n{log.read_text()}")
         try:
-            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
-                return Server(url, port, grpc_port, process, log)
+            return httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200
         except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    process.kill()
-    raise RuntimeError(f"server not ready in {timeout_s} s:\n{log.read_text()}")
+            return False
+
+    try:
+        wait_until(ready, timeout_s, what="server ready")
+    except AssertionError:
+        process.kill()
+        raise RuntimeError(f"server not ready in {timeout_s} s:\n{log.read_text()}") from None
+    return Server(url, port, grpc_port, process, log)
 
 
 def stop_server(server: Server) -> None:
@@ -118,3 +162,40 @@ def postgres_schema(url: str) -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+class InProcess:
+    """A worker's app in this process: the REST app, the data plane and the models, without a socket or a
+    subprocess. Requests go through httpx's ASGI transport on an event loop of its own, so a test calls it like a
+    server (`.post`, `.get`) and also reaches the `dataplane` it runs on."""
+
+    def __init__(self, spec: ServeSpec) -> None:
+        import asyncio
+
+        from modelyard.server.worker_app import build_app
+
+        self.loop = asyncio.new_event_loop()
+        self.app = build_app(spec)
+        self.dataplane = self.app.dataplane
+        assert self.app.on_startup is not None
+        self.loop.run_until_complete(self.app.on_startup())
+        transport = httpx.ASGITransport(app=self.app)
+        self.client = httpx.AsyncClient(transport=transport, base_url="http://in-process", timeout=30)
+
+    def run(self, awaitable: Awaitable[T]) -> T:
+        return self.loop.run_until_complete(awaitable)
+
+    def request(self, method: str, path: str, **options: Any) -> httpx.Response:
+        return self.run(self.client.request(method, path, **options))
+
+    def get(self, path: str, **options: Any) -> httpx.Response:
+        return self.request("GET", path, **options)
+
+    def post(self, path: str, **options: Any) -> httpx.Response:
+        return self.request("POST", path, **options)
+
+    def close(self) -> None:
+        assert self.app.on_shutdown is not None
+        self.run(self.client.aclose())
+        self.run(self.app.on_shutdown())
+        self.loop.close()

@@ -11,6 +11,7 @@ import pytest
 
 from modelyard.bench.loadgen import run
 from modelyard.bench.pacer import Lateness, Pacer
+from modelyard.testing import wait_until
 
 
 async def wake_ups(use_signal: bool, gaps_s: list[float]) -> tuple[bool, list[float]]:
@@ -62,9 +63,7 @@ def test_leaves_a_handler_it_does_not_own_alone() -> None:
         assert not used
         assert min(late) >= 0
         signal.setitimer(signal.ITIMER_REAL, 0.001)
-        deadline = time.monotonic() + 5
-        while not calls and time.monotonic() < deadline:
-            time.sleep(0.001)
+        wait_until(lambda: calls, 5, 0.001, what="the alarm")
         assert calls == [signal.SIGALRM]
     finally:
         signal.signal(signal.SIGALRM, previous)

@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from test_cli import assert_one_line_error, run
 
 from modelyard.registry import Registry
 from modelyard.settings import Settings
+from modelyard.testing import assert_one_line_error
+from modelyard.testing import run_cli as run
 
 FAST = ["--window-s", "0.3", "--max-windows", "3"]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,24 +13,10 @@ import pytest
 from rich.table import Table
 
 from modelyard.cli.render import console
+from modelyard.testing import assert_one_line_error, run_cli
 
-
-def run(home: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "MODELYARD_HOME": str(home), "COLUMNS": "200"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "modelyard", *args], capture_output=True, text=True, env=env, timeout=120
-    )
-    if ok:
-        assert proc.returncode == 0, proc.stderr
-    return proc
-
-
-def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int, text: str) -> None:
-    assert proc.returncode == code
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert text in lines[0]
+pytestmark = pytest.mark.e2e  # real processes: `modelyard serve`, the CLI, or a fresh interpreter
+run = run_cli
 
 
 def test_register_alias_history_rollback(tmp_path: Path, mlp_path: Path) -> None:

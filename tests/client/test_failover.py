@@ -15,7 +15,9 @@ from modelyard import examples
 from modelyard.client import Client
 from modelyard.registry import Registry
 from modelyard.settings import Settings
-from modelyard.testing import Server, start_server, stop_server
+from modelyard.testing import Server, start_server, stop_server, wait_until
+
+pytestmark = pytest.mark.e2e  # real processes: `modelyard serve`, the CLI, or a fresh interpreter
 
 
 def served_count(server: Server) -> int:
@@ -32,9 +34,7 @@ def test_traffic_moves_to_the_survivor_when_a_server_dies(tmp_path: Path, monkey
     servers = [start_server(["scorer@production"], home) for _ in range(2)]
     client = Client(registry=registry, refresh_s=0.5, timeout_s=5.0)
     x = {"x": np.ones((1, 32), np.float32)}
-    deadline = time.monotonic() + 20
-    while len(registry.servers("scorer")) < 2 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: len(registry.servers("scorer")) >= 2, 20, 0.1, what="two servers announced")
     failures: list[BaseException] = []
     calls = [0]
     stop = threading.Event()

@@ -12,7 +12,7 @@ import pytest
 from modelyard.errors import ModelExecutionError
 from modelyard.manifest import read_manifest
 from modelyard.packaging import build_package
-from modelyard.server.model import load_instances
+from modelyard.server.models.served import load_instances
 
 BUSY_MODEL = """
 import os, time

@@ -54,6 +54,7 @@ def test_torchscript_package_signature_and_prediction(scripted: Path, tmp_path: 
     np.testing.assert_allclose(got["output_0"], expected, rtol=1e-6)
 
 
+@pytest.mark.e2e
 def test_torchscript_served_over_http(scripted: Path, tmp_path: Path) -> None:
     import httpx
 

@@ -1,4 +1,5 @@
-"""A real `modelyard serve` process on 127.0.0.1, serving a folder of packages built from real models."""
+"""A folder of packages built from real models, served by a real `modelyard serve` process on 127.0.0.1
+(`server`) or by a worker's app in this process (`in_process`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pytest
 
 from modelyard import examples
 from modelyard.packaging import build_package
-from modelyard.testing import Server, start_server, stop_server
+from modelyard.server.repository.spec import ServeSpec, SourceSpec
+from modelyard.testing import InProcess, Server, start_server, stop_server
 
 FLAKY = '''
 import numpy as np
@@ -47,3 +49,19 @@ def server(model_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     running = start_server([str(model_folder)], home, home / "server.log")
     yield running
     stop_server(running)
+
+
+@pytest.fixture(scope="session")
+def in_process(model_folder: Path) -> Iterator[InProcess]:
+    """The same models as `server`, `tabular` also as `tabular@production`, in this process."""
+    names = sorted(p.name for p in model_folder.iterdir())
+    aliases = {"tabular": ("production",)}
+    spec = ServeSpec(
+        models=[
+            SourceSpec(name=n, version="1", package_dir=str(model_folder / n), aliases=aliases.get(n, ()))
+            for n in names
+        ]
+    )
+    app = InProcess(spec)
+    yield app
+    app.close()

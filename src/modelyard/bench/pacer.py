@@ -4,7 +4,7 @@ uvloop's timers (libuv's) count in milliseconds, so `asyncio.sleep(0.0003)` retu
 at once. Pacing Poisson arrivals at 4,000/s (a mean gap of 250 µs) that way sent 34 % of requests early and left
 83 % of gaps under 50 µs, where a Poisson process has 18 %: the generator sent a burst every millisecond, and the
 server's queueing behind those bursts put our open-loop p99 at 2.3-2.8x perf_analyzer's on the same load
-(docs/architecture.md, "Agreement with perf_analyzer"). The standard loop rounds up instead: never early, the
+(docs/measurements.md, "Agreement with perf_analyzer"). The standard loop rounds up instead: never early, the
 same bursts.
 
 An interval timer counts in microseconds. `setitimer` delivers SIGALRM, and the loop's own signal handling turns

@@ -17,9 +17,9 @@ import numpy as np
 from modelyard.bench.loadgen import Recorder, Stop, Target, closed_loop, http_request, open_loop, run
 from modelyard.bench.probe import ServerSide, gpu, scrape, server_side
 from modelyard.bench.stats import Summary, Windows, stable, summarize, windows_until_stable
-from modelyard.client.wire import encode, model_path
 from modelyard.datatypes import to_numpy
 from modelyard.errors import InvalidArgument, NotFound
+from modelyard.protocol.calls import encode, model_path
 
 Mode = Literal["closed", "open"]
 

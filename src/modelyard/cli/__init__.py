@@ -2,7 +2,7 @@
 
 `main` is the console script. It imports the application only after deciding whether the command may start a
 server: `serve` and `demo` first split into the CLI and a server process that imports its stack meanwhile
-(`modelyard.server.handoff`).
+(`modelyard.server.process.handoff`).
 """
 
 from __future__ import annotations
@@ -14,10 +14,13 @@ from typing import Any
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if argv is None:
-        from modelyard.server import handoff
+        from modelyard.cli.argv import grpc_off, may_serve
 
-        if handoff.wanted(args):
-            handoff.split(args)
+        if may_serve(args):
+            from modelyard.server.process import handoff
+
+            if handoff.supported():
+                handoff.split(preload_grpc=not grpc_off(args))
     from modelyard.cli.app import main as run
 
     run(args)

@@ -12,10 +12,10 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
+from modelyard.cli.argv import command_of
 from modelyard.cli.render import err, out
 from modelyard.cli.state import CliState, state
 from modelyard.errors import ModelyardError
-from modelyard.server.handoff import command_of
 from modelyard.settings import Settings
 
 # name -> (module, attribute, a group of subcommands?), in the order of `--help`. Imported only when needed: a
@@ -82,7 +82,7 @@ def demo(
     from modelyard.cli.render import models_table
     from modelyard.cli.serve import serve_spec, start_server
     from modelyard.demo import prepare_demo
-    from modelyard.server.sources import SourceResolver
+    from modelyard.server.repository.sources import SourceResolver
 
     s = state(ctx)
     registry = s.registry()

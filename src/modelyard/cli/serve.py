@@ -15,10 +15,10 @@ from modelyard.cli.render import out
 from modelyard.cli.state import CliState, state
 from modelyard.errors import InvalidArgument
 from modelyard.runtimes import example_from_signature
-from modelyard.server import handoff
-from modelyard.server.launch import launcher_argv
-from modelyard.server.memory import limit_arenas
-from modelyard.server.spec import FollowRule, RegistryLink, ServeSpec, SourceSpec
+from modelyard.server.process import handoff
+from modelyard.server.process.launch import launcher_argv
+from modelyard.server.process.memory import limit_arenas
+from modelyard.server.repository.spec import FollowRule, RegistryLink, ServeSpec, SourceSpec
 from modelyard.signature import Signature
 
 
@@ -104,7 +104,7 @@ def start_server(s: CliState, spec: ServeSpec, host: str, port: int, workers: in
     print_banner(spec, host, port)
     drain = max(1, round(spec.drain_timeout_s))
     if handoff.hand_over(str(path), host, port, workers, drain):
-        return  # the process the user started is the server (modelyard.server.handoff)
+        return  # the process the user started is the server (modelyard.server.process.handoff)
     # No waiting server process (no fork here, or the CLI runs in-process): become the server, without the CLI's
     # imports. limit_arenas exports MALLOC_ARENA_MAX, which glibc reads at the new program's start.
     limit_arenas()
@@ -163,7 +163,7 @@ def serve(
     ] = None,
 ) -> None:
     """Serve models over the Open Inference Protocol V2 (HTTP, binary tensors), with dynamic batching."""
-    from modelyard.server.sources import SourceResolver
+    from modelyard.server.repository.sources import SourceResolver
 
     s = state(ctx)
     needs_registry = alias is not None or any(not Path(t).exists() for t in targets or [])

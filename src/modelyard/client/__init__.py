@@ -2,6 +2,6 @@
 
 from modelyard.client.client import AsyncClient, Client
 from modelyard.client.policy import RetryPolicy
-from modelyard.client.wire import Result
+from modelyard.protocol.calls import Result
 
 __all__ = ["AsyncClient", "Client", "Result", "RetryPolicy"]

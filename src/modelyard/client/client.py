@@ -7,7 +7,7 @@ knows, with least-outstanding balancing, retries within a deadline, and circuit 
     client = Client(registry=Registry.from_settings())    # discovery: live, ready servers of each model
 
 Both share everything but the I/O and the sleeping: endpoint choice and retry decisions (`policy.py`), request
-building and reply parsing (`wire.py`), and endpoint discovery (`_Endpoints`).
+building and reply parsing (`modelyard.protocol.calls`), and endpoint discovery (`_Endpoints`).
 """
 
 from __future__ import annotations
@@ -26,10 +26,9 @@ from modelyard.client.transports import (
     AsyncHttpTransport,
     GrpcTransport,
     HttpTransport,
-    grpc_request,
 )
-from modelyard.client.wire import Result, encode, model_path
 from modelyard.errors import InvalidArgument, ModelyardError
+from modelyard.protocol.calls import Result, encode, model_path
 from modelyard.uri import parse_ref
 
 if TYPE_CHECKING:
@@ -113,7 +112,9 @@ class _BaseClient:
         """The request, built once for every attempt of a call."""
         v = None if version is None else str(version)
         if self.protocol == "grpc":
-            return grpc_request(model, v, inputs, outputs)
+            from modelyard.protocol.grpc.convert import infer_request  # protobuf loads with the first gRPC call
+
+            return infer_request(model, v, inputs, outputs)
         return encode(inputs, outputs, self.binary, path=model_path(model, v))
 
     def _attempts(self, model: str, balancer: Balancer, timeout_s: float | None) -> Attempts:

@@ -6,25 +6,13 @@ timeout DeadlineExceeded, and a server's error reply the class the server raised
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
-import numpy as np
 
-from modelyard.client.wire import (
-    HEADER_LENGTH,
-    Encoded,
-    Result,
-    datatype_of,
-    decode,
-    error_message,
-    served_name,
-    served_version,
-)
 from modelyard.errors import DeadlineExceeded, ModelyardError, ServerUnreachable, from_grpc, from_http
-from modelyard.server.codec import from_raw, to_raw
-from modelyard.server.types import InferOutput
+from modelyard.protocol.calls import Encoded, Result, decode, error_message
+from modelyard.protocol.tensors import HEADER_LENGTH
 
 LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=256)
 
@@ -76,36 +64,6 @@ class AsyncHttpTransport:
         await self.client.aclose()
 
 
-def grpc_request(
-    model: str, version: str | None, inputs: Mapping[str, Any], outputs: Sequence[str] | None = None
-) -> Any:
-    from modelyard.server.grpc import grpc_predict_v2_pb2 as pb
-
-    tensors, raw = [], []
-    for key, value in inputs.items():
-        array = np.asarray(value)
-        datatype = datatype_of(array)
-        tensors.append(pb.ModelInferRequest.InferInputTensor(name=key, datatype=datatype, shape=list(array.shape)))
-        raw.append(to_raw(InferOutput(key, datatype, array, True)))
-    wanted = [pb.ModelInferRequest.InferRequestedOutputTensor(name=n) for n in outputs or []]
-    return pb.ModelInferRequest(
-        model_name=served_name(model),
-        model_version=served_version(model, version) or "",
-        inputs=tensors,
-        raw_input_contents=raw,
-        outputs=wanted,
-    )
-
-
-def grpc_result(reply: Any) -> Result:
-    arrays = {}
-    for out, raw in zip(reply.outputs, reply.raw_output_contents, strict=True):
-        shape = tuple(out.shape)
-        count = int(np.prod(shape)) if shape else 1
-        arrays[out.name] = from_raw(f"outputs {out.name}", memoryview(raw), out.datatype, count).reshape(shape)
-    return Result(reply.model_name, reply.model_version, arrays)
-
-
 def _grpc_error(url: str, exc: Any) -> ModelyardError:
     code, details = exc.code().name, exc.details() or ""
     if code == "UNAVAILABLE" and ("connect" in details.lower() or "socket" in details.lower()):
@@ -116,7 +74,7 @@ def _grpc_error(url: str, exc: Any) -> ModelyardError:
 
 
 def _stub(channel: Any) -> Any:
-    from modelyard.server.grpc.service import method_stub
+    from modelyard.protocol.grpc.methods import method_stub
 
     return method_stub(channel, "ModelInfer")
 
@@ -132,7 +90,7 @@ class GrpcTransport:
             channel = grpc.insecure_channel(url)
             self.channels[url] = (channel, _stub(channel))
         try:
-            return grpc_result(self.channels[url][1](request, timeout=timeout_s))
+            return _infer_result(self.channels[url][1](request, timeout=timeout_s))
         except grpc.RpcError as exc:
             raise _grpc_error(url, exc) from None
 
@@ -152,10 +110,16 @@ class AsyncGrpcTransport:
             channel = grpc.aio.insecure_channel(url)
             self.channels[url] = (channel, _stub(channel))
         try:
-            return grpc_result(await self.channels[url][1](request, timeout=timeout_s))
+            return _infer_result(await self.channels[url][1](request, timeout=timeout_s))
         except grpc.RpcError as exc:
             raise _grpc_error(url, exc) from None
 
     async def close(self) -> None:
         for channel, _ in self.channels.values():
             await channel.close()
+
+
+def _infer_result(reply: Any) -> Result:
+    from modelyard.protocol.grpc.convert import infer_result  # the generated modules load with the first gRPC call
+
+    return infer_result(reply)

@@ -21,7 +21,7 @@ from modelyard.manifest import (
     read_manifest,
     write_manifest,
 )
-from modelyard.packaging.examples import Example, ExampleSource, read_example, write_example
+from modelyard.packaging.input_examples import Example, ExampleSource, read_example, write_example
 from modelyard.runtimes import Runtime, example_from_signature, load_runtime, observed_signature
 from modelyard.signature import Signature, check_fits
 from modelyard.uri import check_name

@@ -19,8 +19,8 @@ from typing import Any
 from modelyard.errors import InvalidArgument, NotFound
 from modelyard.manifest import parse_manifest, read_manifest, write_manifest
 from modelyard.packaging.builder import build_package, is_package, validate_package
-from modelyard.packaging.examples import ExampleSource
 from modelyard.packaging.importers import from_mlflow, from_triton_version, triton_versions
+from modelyard.packaging.input_examples import ExampleSource
 from modelyard.registry.artifacts import ArtifactStore, StoredPackage
 from modelyard.registry.entities import (
     AliasEvent,
@@ -193,11 +193,6 @@ class Registry:
         return self.artifacts.fetch(version.artifact_uri, version.sha256, dest)
 
     # -- changing ------------------------------------------------------------------------------------------------
-
-    def update_model(
-        self, name: str, description: str | None = None, tags: Mapping[str, str] | None = None
-    ) -> RegisteredModel:
-        return self.store.update_registered_model(name, description, tags)
 
     def delete_version(self, ref: str | ModelRef, force: bool = False) -> ModelVersion:
         ref = parse_ref(ref) if isinstance(ref, str) else ref

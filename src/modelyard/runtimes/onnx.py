@@ -50,8 +50,8 @@ def open_session(path: Path, options: RuntimeOptions | None = None, device: str 
         so.intra_op_num_threads = options.intra_op_threads
     if options.inter_op_threads:
         so.inter_op_num_threads = options.inter_op_threads
-    # ONNX Runtime's default is to spin: with one worker on 2 cores its pool thread used 91-100 % of a core, idle
-    # or not, and W1 at c=64 went from 7,045-7,102 to 8,859-9,308 req/s without it (docs/architecture.md).
+    # ONNX Runtime's default is to spin: its pool thread took most of a core, idle or not, and the server served
+    # W1 faster without it (docs/measurements.md, "ONNX Runtime's thread pool").
     so.add_session_config_entry(SPINNING, "1" if options.intra_op_spinning else "0")
     so.enable_mem_pattern = options.memory_pattern
     wanted = wanted_providers(options, device)

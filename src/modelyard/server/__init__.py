@@ -1,1 +1,6 @@
-"""The inference server: one DataPlane behind the Open Inference Protocol transports, dynamic batching, instances."""
+"""The inference server: one DataPlane (`dataplane.py`) behind the Open Inference Protocol transports.
+
+Rooms: `transports/` (REST, the HTTP protocol, gRPC), `models/` (what is loaded), `batching/`, `metrics/`,
+`repository/` (what to serve; the registry follower), `process/` (handoff, launcher, workers, supervisor).
+`worker_app.py` builds one worker's app from the spec. docs/architecture.md draws how they fit.
+"""

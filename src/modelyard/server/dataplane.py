@@ -9,12 +9,12 @@ from prometheus_client import CollectorRegistry
 
 from modelyard import __version__
 from modelyard.errors import NotFound
-from modelyard.server.manager import ModelManager
-from modelyard.server.metrics import ServerCollector, WorkerTelemetry, prometheus_text
-from modelyard.server.model import ServedModel
-from modelyard.server.stats import triton_stats
-from modelyard.server.triton import PLATFORMS, model_config
-from modelyard.server.types import InferRequest, InferResponse
+from modelyard.protocol.types import InferRequest, InferResponse
+from modelyard.server.metrics.prometheus import ServerCollector, WorkerTelemetry, prometheus_text
+from modelyard.server.metrics.stats import triton_stats
+from modelyard.server.models.manager import ModelManager
+from modelyard.server.models.served import ServedModel
+from modelyard.server.models.triton_config import PLATFORMS, model_config
 from modelyard.uri import parse_ref
 
 EXTENSIONS = ["binary_tensor_data", "model_repository", "model_configuration", "statistics"]
@@ -36,12 +36,12 @@ class DataPlane:
     ) -> None:
         self.manager = manager
         self.control = control
-        self.telemetry = telemetry or WorkerTelemetry(manager)
-        self.registry = CollectorRegistry()  # the app's own: tests and several apps never share one
-        self.registry.register(ServerCollector(self.telemetry.merged))
+        self.telemetry = telemetry or WorkerTelemetry(manager.snapshot)
+        self.collectors = CollectorRegistry()  # the app's own: tests and several apps never share one
+        self.collectors.register(ServerCollector(self.telemetry.merged))
 
     def metrics_text(self) -> bytes:
-        return prometheus_text(self.registry)
+        return prometheus_text(self.collectors)
 
     def live(self) -> bool:
         return True

@@ -1,0 +1,167 @@
+"""Which models are loaded, under which names, versions and aliases; loading and unloading without a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from modelyard.errors import NotFound, Unavailable
+from modelyard.server.models.served import ServedModel
+from modelyard.server.models.source import ModelSource
+from modelyard.server.process.memory import release_unloaded
+
+log = logging.getLogger("modelyard.server")
+
+
+@dataclass(frozen=True, slots=True)
+class IndexEntry:
+    name: str
+    version: str
+    state: str
+    reason: str = ""
+
+
+def _version_order(version: str) -> tuple[int, int | str]:
+    return (0, int(version)) if version.isdigit() else (1, version)
+
+
+class ModelManager:
+    def __init__(self, workers: int = 1, drain_timeout_s: float = 30.0) -> None:
+        self.workers = workers
+        self.drain_timeout_s = drain_timeout_s
+        self.models: dict[str, dict[str, ServedModel]] = {}
+        self.aliases: dict[tuple[str, str], str] = {}
+        self.failed: dict[tuple[str, str], str] = {}
+        self.expected: set[tuple[str, str]] = set()
+        self.newest: dict[str, str] = {}  # default version per name, kept current on load and unload
+
+    async def load(self, source: ModelSource) -> ServedModel:
+        """Load in a thread (the event loop keeps serving), then swap it in; an older copy is drained after."""
+        key = (source.name, source.version)
+        try:
+            model = await asyncio.to_thread(ServedModel.load, source, self.workers)
+        except Exception as exc:
+            self.failed[key] = str(exc)
+            raise
+        self.failed.pop(key, None)
+        model.start()
+        previous = self.models.setdefault(source.name, {}).get(source.version)
+        self.models[source.name][source.version] = model
+        for alias in source.aliases:
+            self.aliases[(source.name, alias)] = source.version
+        self.newest[source.name] = max(self.models[source.name], key=_version_order)
+        if previous is not None:
+            await self._retire(previous)
+            del previous
+            release_unloaded()
+        return model
+
+    async def sync(self, sources: list[ModelSource]) -> None:
+        """Make the loaded set equal `sources`, without a failed request: load and warm up what is new or changed
+        first, then point the aliases at the new versions, then drain and unload what is no longer wanted. If a
+        new version fails to load, the versions of that model stay loaded, and its aliases stay where they were."""
+        wanted = {(s.name, s.version): s for s in sources}
+        changed = [s for key, s in wanted.items() if self._differs(key, s)]
+        results = await asyncio.gather(*(self.load(s) for s in changed), return_exceptions=True)
+        failed = {s.name for s, r in zip(changed, results, strict=True) if isinstance(r, BaseException)}
+        for source, result in zip(changed, results, strict=True):
+            if isinstance(result, BaseException):
+                log.error("could not load %s version %s: %s", source.name, source.version, result)
+        self.aliases = {k: v for k, v in self.aliases.items() if k[0] in failed}
+        for source in wanted.values():
+            if source.name not in failed:
+                self.aliases.update({(source.name, alias): source.version for alias in source.aliases})
+        self.expected &= set(wanted)
+        for name, versions in list(self.models.items()):
+            gone = [v for v in versions if (name, v) not in wanted and name not in failed]
+            for version in gone:
+                await self.unload(name, version)
+
+    def _differs(self, key: tuple[str, str], source: ModelSource) -> bool:
+        loaded = self.models.get(key[0], {}).get(key[1])
+        return loaded is None or (loaded.source.package_dir, loaded.source.overrides) != (
+            source.package_dir,
+            source.overrides,
+        )
+
+    async def unload(self, name: str, version: str | None = None) -> list[str]:
+        versions = self.models.get(name, {})
+        if not versions:
+            raise NotFound(f"model {name!r} is not loaded")
+        chosen = [version] if version is not None else list(versions)
+        for v in chosen:
+            if v not in versions:
+                raise NotFound(f"model {name!r} has no loaded version {v}")
+        for v in chosen:
+            model = versions.pop(v)
+            self.expected.discard((name, v))
+            self.aliases = {k: ver for k, ver in self.aliases.items() if not (k[0] == name and ver == v)}
+            await self._retire(model)
+        if versions:
+            self.newest[name] = max(versions, key=_version_order)
+        else:
+            del self.models[name]
+            self.newest.pop(name, None)
+        del model  # the last reference: what the collector frees next is the model's sessions and weights
+        release_unloaded()
+        return chosen
+
+    async def _retire(self, model: ServedModel) -> None:
+        await model.drain(self.drain_timeout_s)
+        model.close()
+
+    def get(self, name: str, version: str | None = None) -> ServedModel:
+        """By name (the newest loaded version), `name@alias`, or name and version."""
+        base, _, alias = name.partition("@")
+        versions = self.models.get(base)
+        if not versions:
+            if any(k[0] == base for k in self.failed):
+                raise Unavailable(f"model {base!r} failed to load: {self.failed_reason(base)}")
+            raise NotFound(f"model {base!r} is not loaded")
+        if alias and alias != "latest":
+            aliased = self.aliases.get((base, alias))
+            if aliased is None:
+                raise NotFound(f"model {base!r} has no alias {alias!r} on this server")
+            if version is not None and version != aliased:
+                raise NotFound(f"{base}@{alias} is version {aliased}, not {version}")
+            version = aliased
+        if version is None:
+            version = self.newest[base]
+        model = versions.get(version)
+        if model is None:
+            raise NotFound(f"model {base!r} has no loaded version {version!r} (loaded: {', '.join(sorted(versions))})")
+        return model
+
+    def failed_reason(self, name: str) -> str:
+        return next((r for (n, _), r in self.failed.items() if n == name), "")
+
+    def snapshot(self) -> dict[str, Any]:
+        """Each loaded version's statistics, queue and instances, keyed `name/version` (metrics/snapshots.py)."""
+        snapshot: dict[str, Any] = {}
+        for versions in self.models.values():
+            for model in versions.values():
+                batcher = model.batcher
+                snapshot[f"{model.name}/{model.version}"] = {
+                    "name": model.name,
+                    "version": model.version,
+                    "queue_depth": batcher.depth if batcher else 0,
+                    "instances": batcher.count if batcher else 0,
+                    "loaded": 1,
+                    **model.stats.snapshot(),
+                }
+        return snapshot
+
+    def ready(self) -> bool:
+        loaded = {(n, v) for n, vs in self.models.items() for v in vs}
+        return self.expected <= loaded
+
+    def index(self) -> list[IndexEntry]:
+        entries = [IndexEntry(n, v, "READY") for n, vs in sorted(self.models.items()) for v in sorted(vs)]
+        entries += [IndexEntry(n, v, "UNAVAILABLE", reason) for (n, v), reason in sorted(self.failed.items())]
+        return entries
+
+    async def close(self) -> None:
+        for name in list(self.models):
+            await self.unload(name)

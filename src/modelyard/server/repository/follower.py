@@ -1,0 +1,151 @@
+"""The server's registry follower process: `python -m modelyard.server.repository.follower SPEC PARENT_PID`.
+
+It is the one process of a server that talks to the registry, so the HTTP workers stay lean and the registry sees
+one client per server. Every `follow_interval_s` it evaluates the follow rules and, when the registry moved (an
+alias to another version, a new version under `latest:N`), rewrites the spec file; the workers see the change and
+load, warm up, switch and drain (`ModelManager.sync`). Every `heartbeat_s` it records the server's endpoints, the
+models its workers report as loaded, and readiness in the registry; on exit it withdraws the entry.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+import httpx
+
+from modelyard.registry import ArtifactStore, Registry, ServedVersion, ServerRecord
+from modelyard.registry.sql import SqlAlchemyStore
+from modelyard.server.repository.sources import SourceResolver
+from modelyard.server.repository.spec import ServeSpec, SourceSpec, SpecFile
+
+log = logging.getLogger("modelyard.follower")
+
+
+def followed_update(spec: ServeSpec, chosen: list[SourceSpec]) -> ServeSpec | None:
+    """The spec with its followed models replaced by `chosen`, or None when nothing changed."""
+    for source in chosen:
+        source.overrides = dict(spec.overrides)
+    current = {(s.key, s.aliases) for s in spec.models if s.followed}
+    if current == {(s.key, s.aliases) for s in chosen}:
+        return None
+    return spec.model_copy(update={"models": [s for s in spec.models if not s.followed] + chosen})
+
+
+def endpoint(host: str) -> str:
+    """An address other machines can use: the bind address, or this machine's name when bound to all."""
+    return socket.getfqdn() if host in ("0.0.0.0", "::", "") else host
+
+
+class Follower:
+    def __init__(self, spec_file: SpecFile, registry: Registry, cache_dir: Path, parent_pid: int) -> None:
+        self.spec_file = spec_file
+        self.registry = registry
+        self.parent_pid = parent_pid
+        self.spec = spec_file.read()
+        self.resolver = SourceResolver(cache_dir, registry)
+        self.started = datetime.now(UTC)
+        local = "127.0.0.1" if self.spec.host in ("0.0.0.0", "::", "") else self.spec.host
+        self.http = httpx.Client(base_url=f"http://{local}:{self.spec.http_port}", timeout=2.0, trust_env=False)
+        self.running = True
+        self.ready = False
+
+    def follow(self) -> None:
+        chosen = self.resolver.evaluate(self.spec.follow)
+
+        def change(spec: ServeSpec) -> ServeSpec:
+            return followed_update(spec, [c.model_copy(deep=True) for c in chosen]) or spec
+
+        before = {s.key for s in self.spec.models}
+        self.spec, _ = self.spec_file.update(change)
+        after = {s.key for s in self.spec.models}
+        if before != after:
+            log.info("registry moved: serving %s", ", ".join(f"{n}/{v}" for n, v in sorted(after)))
+
+    def heartbeat(self) -> None:
+        loaded, ready = self._observe()
+        self.ready = ready
+        aliases = {s.key: s.aliases for s in self.spec.models}
+        host = endpoint(self.spec.host)
+        self.registry.announce(
+            ServerRecord(
+                id=self.spec.server_id,
+                http_url=f"http://{host}:{self.spec.http_port}",
+                grpc_url=f"{host}:{self.spec.grpc_port}" if self.spec.grpc_port else "",
+                host=socket.gethostname(),
+                pid=self.parent_pid,
+                models=tuple(ServedVersion(n, v, aliases.get((n, v), ())) for n, v in loaded),
+                ready=ready,
+                started_at=self.started,
+                heartbeat_at=datetime.now(UTC),
+            )
+        )
+
+    def _observe(self) -> tuple[list[tuple[str, str]], bool]:
+        """What the workers have loaded and whether the server is ready, asked over its own HTTP port."""
+        try:
+            index = self.http.post("/v2/repository/index").json()
+            ready = self.http.get("/v2/health/ready").status_code == 200
+        except (httpx.HTTPError, ValueError):
+            return [], False
+        return [(e["name"], e["version"]) for e in index if e.get("state") == "READY"], ready
+
+    def run(self) -> None:
+        next_follow = next_beat = time.monotonic()
+        while self.running and os.getppid() == self.parent_pid:
+            now = time.monotonic()
+            if self.spec.follow and now >= next_follow:
+                self._guarded(self.follow)
+                next_follow = now + self.spec.follow_interval_s
+            if self.spec.announce and now >= next_beat:
+                self._guarded(self.heartbeat)
+                # Until the workers are ready, look again soon: clients should find the server once it can serve.
+                next_beat = now + (self.spec.heartbeat_s if self.ready else min(0.5, self.spec.heartbeat_s))
+            time.sleep(min(0.1, max(0.0, min(next_follow, next_beat) - time.monotonic())))
+
+    def _guarded(self, step: Callable[[], None]) -> None:
+        try:
+            step()
+        except Exception as exc:  # the registry may be briefly unavailable; the server keeps serving
+            log.warning("%s failed: %s", getattr(step, "__name__", step), exc)
+
+    def stop(self, *_: object) -> None:
+        self.running = False
+
+    def close(self) -> None:
+        if self.spec.announce:
+            self._guarded(lambda: self.registry.withdraw(self.spec.server_id))
+        self.http.close()
+        self.registry.close()
+
+
+def main(spec_path: str, parent_pid: int) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    spec_file = SpecFile(Path(spec_path))
+    link = spec_file.read().registry
+    if link is None:
+        return
+    registry = Registry(SqlAlchemyStore(link.database_url, link.busy_timeout_s), ArtifactStore(link.artifact_url))
+    follower = Follower(spec_file, registry, Path(link.cache_dir), parent_pid)
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        follower.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        follower.run()
+    finally:
+        follower.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]))

@@ -1,0 +1,110 @@
+"""What a server process serves, written by `modelyard serve` and read by each worker process.
+
+The parent resolves registry references and packages model files before any worker starts, so workers need
+neither the registry's database libraries nor write access: they read this spec and load package folders.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from modelyard.server.models.source import ModelSource
+
+
+class SourceSpec(BaseModel):
+    name: str
+    version: str
+    package_dir: str
+    aliases: tuple[str, ...] = ()
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    loaded: bool = True  # False: unloaded through the repository API, kept so that a load brings it back
+    followed: bool = False  # chosen by a registry rule: with --follow the follower replaces it as the registry moves
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.name, self.version)
+
+    def source(self) -> ModelSource:
+        return ModelSource(self.name, self.version, self.package_dir, self.aliases, self.overrides)
+
+
+class FollowRule(BaseModel):
+    """Registry versions to serve: those with `alias` (of `name`, or of every model when `name` is None), or else
+    the versions of `name` chosen by the version policy `versions` (`latest:N`, `all`, `1,3`)."""
+
+    name: str | None = None
+    alias: str | None = None
+    versions: str = "latest:1"
+
+
+class RegistryLink(BaseModel):
+    """How the follower (and a worker asked to load a registry reference) reaches the registry."""
+
+    database_url: str
+    artifact_url: str
+    cache_dir: str
+    busy_timeout_s: float = 30.0
+
+
+class ServeSpec(BaseModel):
+    models: list[SourceSpec]
+    registry: RegistryLink | None = None
+    follow: list[FollowRule] = Field(default_factory=list)  # re-evaluated every follow_interval_s when non-empty
+    follow_interval_s: float = 2.0
+    announce: bool = False  # record this server in the registry for discovery (needs `registry`)
+    heartbeat_s: float = 5.0
+    server_id: str = ""
+    http_port: int = 0
+    workers: int = 1
+    host: str = "127.0.0.1"
+    grpc_port: int = 0  # 0: no gRPC
+    max_body_bytes: int = 64 << 20
+    drain_timeout_s: float = 30.0
+    worker_timeout_s: float = 30.0
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+    def write(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.model_dump_json(indent=2))
+        return path
+
+    @classmethod
+    def read(cls, path: Path) -> ServeSpec:
+        return cls.model_validate_json(path.read_text())
+
+
+class SpecFile:
+    """The spec on disk: the one source of truth for what a server's processes serve. Changes (the follower
+    following the registry, a repository load on any worker) rewrite it under a lock and by rename; every worker
+    watches it and reconciles, so all workers converge on the same models."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def read(self) -> ServeSpec:
+        return ServeSpec.read(self.path)
+
+    def stamp(self) -> tuple[int, int, int]:
+        """Changes with every update: each one is a new file (rename), so its inode changes even within one tick
+        of a coarse modification clock."""
+        st = self.path.stat()
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def update(self, change: Callable[[ServeSpec], ServeSpec]) -> tuple[ServeSpec, tuple[int, int, int]]:
+        """The changed spec, and the file's stamp as this update left it (taken under the lock, so a writer that
+        comes next is not mistaken for this one)."""
+        with self.path.with_suffix(".lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            current = self.read()
+            spec = change(current)
+            if spec != current:  # else nothing to tell the workers: a rewrite would make each of them reconcile
+                tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_text(spec.model_dump_json(indent=2))
+                os.replace(tmp, self.path)
+            return spec, self.stamp()

@@ -1,0 +1,79 @@
+"""Build the ASGI app of one worker process from a ServeSpec."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from modelyard.server.dataplane import DataPlane
+from modelyard.server.metrics.prometheus import WorkerTelemetry
+from modelyard.server.metrics.snapshots import SnapshotFiles
+from modelyard.server.models.manager import ModelManager
+from modelyard.server.process.common import SPEC_ENV, telemetry_dir
+from modelyard.server.process.memory import settle_heap
+from modelyard.server.repository.control import ModelControl, loaded_sources
+from modelyard.server.repository.spec import ServeSpec, SpecFile
+from modelyard.server.transports.rest import RestApp
+
+log = logging.getLogger("modelyard.server")
+
+
+def build_app(spec: ServeSpec, telemetry_dir: Path | None = None, spec_file: SpecFile | None = None) -> RestApp:
+    """`telemetry_dir`: where the workers of one server leave their statistics for each other; `spec_file`: the
+    spec on disk, watched for changes (the registry moving an alias, a load on another worker)."""
+    manager = ModelManager(workers=spec.workers, drain_timeout_s=spec.drain_timeout_s)
+    manager.expected.update((s.name, s.version) for s in spec.models if s.loaded)  # ready once all are loaded
+    files = SnapshotFiles(telemetry_dir) if telemetry_dir else None
+    control = ModelControl(manager, spec, spec_file)
+    dataplane = DataPlane(manager, control, WorkerTelemetry(manager.snapshot, files))
+    lifecycle = Lifecycle(spec, dataplane, control)
+    return RestApp(dataplane, spec.max_body_bytes, on_startup=lifecycle.start, on_shutdown=lifecycle.stop)
+
+
+class Lifecycle:
+    """Startup (load and warm up every model, then gRPC and telemetry) and shutdown, in that order and reverse."""
+
+    def __init__(self, spec: ServeSpec, dataplane: DataPlane, control: ModelControl) -> None:
+        self.spec = spec
+        self.dataplane = dataplane
+        self.control = control
+        self.grpc: Any = None
+
+    async def start(self) -> None:
+        started = time.perf_counter()
+        manager = self.dataplane.manager
+        await asyncio.gather(*(manager.load(source) for source in loaded_sources(self.spec)))
+        if self.spec.grpc_port:
+            from modelyard.server.transports.grpc_service import start_grpc  # imported only when gRPC is on
+
+            self.grpc = await start_grpc(self.dataplane, self.spec.host, self.spec.grpc_port, self.spec.max_body_bytes)
+        self.dataplane.telemetry.start()
+        self.control.watch()
+        settle_heap()
+        log.info("%d model(s) loaded and warmed up in %.2f s", len(self.spec.models), time.perf_counter() - started)
+
+    async def stop(self) -> None:
+        await self.control.stop()
+        self.dataplane.telemetry.stop()
+        if self.grpc is not None:
+            await self.grpc.stop(grace=self.spec.drain_timeout_s)
+        await self.dataplane.manager.close()
+
+
+def create_app(environ: Mapping[str, str] = os.environ) -> RestApp:
+    """Factory for the HTTP server's worker processes.
+
+    A worker reads one variable, the spec file its launcher wrote; everything else is in the spec, resolved from
+    `Settings` by `modelyard serve`. (Building `Settings` here would cost each worker 8 MiB of pydantic-settings.)
+    """
+    path = environ.get(SPEC_ENV)
+    if not path:
+        raise RuntimeError(f"{SPEC_ENV} is not set; start servers with `modelyard serve`")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    spec_file = SpecFile(Path(path))
+    return build_app(spec_file.read(), telemetry_dir(path), spec_file)

@@ -1,0 +1,283 @@
+"""The batcher wired to asyncio and threads: gathering while busy, splitting, errors, deadlines, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pytest
+
+from modelyard.errors import DeadlineExceeded, ModelExecutionError, Unavailable
+from modelyard.runtimes.base import Tensors
+from modelyard.runtimes.onnx import OnnxRuntime
+from modelyard.server.batching.batcher import Batcher
+from modelyard.server.batching.policy import BatchPolicy
+from modelyard.server.metrics.stats import ModelStats
+
+T = TypeVar("T")
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(asyncio.wait_for(coro, timeout=30))
+
+
+class GatedRuntime:
+    """A real runtime (y = 2x) whose calls wait for a gate, so a test decides when an instance is busy."""
+
+    thread_safe = True
+
+    def __init__(self, fail_on: float | None = None) -> None:
+        self.gate = threading.Event()
+        self.calls: list[int] = []
+        self.running = 0
+        self.max_running = 0
+        self.lock = threading.Lock()
+        self.fail_on = fail_on
+
+    def predict(self, inputs: Tensors) -> dict[str, np.ndarray]:
+        with self.lock:
+            self.running += 1
+            self.max_running = max(self.max_running, self.running)
+            self.calls.append(len(inputs["x"]))
+        try:
+            assert self.gate.wait(10), "test gate never opened"
+            if self.fail_on is not None and (inputs["x"] == self.fail_on).any():
+                raise ValueError("bad row")
+            return {"y": inputs["x"] * 2}
+        finally:
+            with self.lock:
+                self.running -= 1
+
+    def native_signature(self) -> None:
+        return None
+
+    def unload(self) -> None:
+        pass
+
+
+def row(value: float) -> dict[str, np.ndarray]:
+    return {"x": np.array([[value]], dtype=np.float32)}
+
+
+async def until(condition: Any) -> None:
+    for _ in range(1000):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("condition never held")
+
+
+def test_requests_gather_while_busy_and_results_come_back_in_order() -> None:
+    async def scenario() -> None:
+        runtime = GatedRuntime()
+        stats = ModelStats()
+        batcher = Batcher(BatchPolicy(max_batch_size=16), [runtime], stats, "t")
+        first = asyncio.ensure_future(batcher.submit(row(0), 1, "k"))
+        await until(lambda: runtime.calls == [1])  # dispatched at once: the instance was idle
+        rest = [asyncio.ensure_future(batcher.submit(row(i), 1, "k")) for i in range(1, 6)]
+        await asyncio.sleep(0.02)
+        runtime.gate.set()
+        results = await asyncio.gather(first, *rest)
+        assert runtime.calls == [1, 5]
+        assert [float(r["y"][0, 0]) for r in results] == [0, 2, 4, 6, 8, 10]
+        assert stats.execution_count == 2
+        assert stats.inference_count == 6
+        assert sorted(stats.batches) == [1, 5]
+
+    run(scenario())
+
+
+def test_multi_row_requests_split_back_by_rows() -> None:
+    async def scenario() -> None:
+        runtime = GatedRuntime()
+        runtime.gate.set()
+        batcher = Batcher(BatchPolicy(max_batch_size=8), [runtime], ModelStats(), "t")
+        blocker = GatedRuntime()
+        batcher.free.clear()
+        batcher.free.append(blocker)  # hold the instance until all three are queued
+        a = asyncio.ensure_future(batcher.submit({"x": np.ones((1, 1), np.float32)}, 1, "k"))
+        await until(lambda: blocker.calls)
+        b = asyncio.ensure_future(batcher.submit({"x": np.full((3, 1), 2, np.float32)}, 3, "k"))
+        c = asyncio.ensure_future(batcher.submit({"x": np.full((2, 1), 3, np.float32)}, 2, "k"))
+        await asyncio.sleep(0.01)
+        blocker.gate.set()
+        _, rb, rc = await asyncio.gather(a, b, c)
+        assert blocker.calls == [1, 5]
+        assert rb["y"].shape == (3, 1)
+        assert (rb["y"] == 4).all()
+        assert rc["y"].shape == (2, 1)
+        assert (rc["y"] == 6).all()
+
+    run(scenario())
+
+
+def test_model_error_fails_its_batch_only_and_the_next_request_works() -> None:
+    async def scenario() -> None:
+        runtime = GatedRuntime(fail_on=-1)
+        runtime.gate.set()
+        stats = ModelStats()
+        batcher = Batcher(BatchPolicy(max_batch_size=4), [runtime], stats, "t")
+        with pytest.raises(ModelExecutionError, match="ValueError: bad row"):
+            await batcher.submit(row(-1), 1, "k")
+        assert float((await batcher.submit(row(3), 1, "k"))["y"][0, 0]) == 6
+
+    run(scenario())
+
+
+def test_full_queue_gives_back_pressure() -> None:
+    async def scenario() -> None:
+        runtime = GatedRuntime()
+        batcher = Batcher(BatchPolicy(max_batch_size=1, max_queue_size=2), [runtime], ModelStats(), "t")
+        running = asyncio.ensure_future(batcher.submit(row(0), 1, "k"))
+        await until(lambda: runtime.calls)
+        queued = [asyncio.ensure_future(batcher.submit(row(i), 1, "k")) for i in (1, 2)]
+        await asyncio.sleep(0)
+        with pytest.raises(Unavailable, match="queue is full"):
+            await batcher.submit(row(3), 1, "k")
+        runtime.gate.set()
+        assert len(await asyncio.gather(running, *queued)) == 3
+
+    run(scenario())
+
+
+def test_deadline_fails_only_that_request_and_cancelled_requests_never_run() -> None:
+    async def scenario() -> None:
+        runtime = GatedRuntime()
+        batcher = Batcher(BatchPolicy(max_batch_size=1), [runtime], ModelStats(), "t")
+        running = asyncio.ensure_future(batcher.submit(row(0), 1, "k"))
+        await until(lambda: runtime.calls)
+        with pytest.raises(DeadlineExceeded):
+            await batcher.submit(row(1), 1, "k", timeout_s=0.01)
+        cancelled = asyncio.ensure_future(batcher.submit(row(2), 1, "k"))
+        kept = asyncio.ensure_future(batcher.submit(row(3), 1, "k"))
+        await asyncio.sleep(0.01)
+        cancelled.cancel()
+        runtime.gate.set()
+        await running
+        assert float((await kept)["y"][0, 0]) == 6
+        assert runtime.calls == [1, 1]  # neither the expired nor the cancelled request ran
+
+    run(scenario())
+
+
+def test_instances_run_batches_at_once() -> None:
+    async def scenario() -> None:
+        runtime = GatedRuntime()
+        batcher = Batcher(BatchPolicy(max_batch_size=1), [runtime] * 3, ModelStats(), "t")
+        futures = [asyncio.ensure_future(batcher.submit(row(i), 1, "k")) for i in range(3)]
+        await until(lambda: runtime.running == 3)
+        runtime.gate.set()
+        await asyncio.gather(*futures)
+        assert runtime.max_running == 3
+
+    run(scenario())
+
+
+def test_close_fails_queued_requests_and_refuses_new_ones() -> None:
+    async def scenario() -> None:
+        runtime = GatedRuntime()
+        batcher = Batcher(BatchPolicy(max_batch_size=1), [runtime], ModelStats(), "t")
+        running = asyncio.ensure_future(batcher.submit(row(0), 1, "k"))
+        await until(lambda: runtime.calls)
+        queued = asyncio.ensure_future(batcher.submit(row(1), 1, "k"))
+        await asyncio.sleep(0)
+        batcher.close()
+        with pytest.raises(Unavailable, match="unloaded"):
+            await queued
+        with pytest.raises(Unavailable):
+            await batcher.submit(row(2), 1, "k")
+        runtime.gate.set()
+        assert float((await running)["y"][0, 0]) == 0
+
+    run(scenario())
+
+
+def test_batched_onnx_results_equal_one_by_one_results(mlp_path: Path) -> None:
+    runtime = OnnxRuntime(mlp_path)
+    rows = np.random.default_rng(0).standard_normal((40, 4)).astype(np.float32)
+    expected = runtime.predict({"x": rows})["y"]
+
+    async def scenario() -> list[dict[str, np.ndarray]]:
+        batcher = Batcher(BatchPolicy(max_batch_size=8), [runtime], ModelStats(), "t")
+        return await asyncio.gather(*(batcher.submit({"x": rows[i : i + 1]}, 1, "k") for i in range(40)))
+
+    got = np.concatenate([r["y"] for r in run(scenario())])
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+class FastRuntime:
+    """A real, cheap runtime (y = x + 1) that records which thread ran it."""
+
+    thread_safe = True
+
+    def __init__(self) -> None:
+        self.threads: list[int] = []
+        self.calls: list[int] = []
+
+    def predict(self, inputs: Tensors) -> dict[str, np.ndarray]:
+        self.threads.append(threading.get_ident())
+        self.calls.append(len(inputs["x"]))
+        return {"y": inputs["x"] + 1}
+
+    def native_signature(self) -> None:
+        return None
+
+    def unload(self) -> None:
+        pass
+
+
+def test_inline_rule() -> None:
+    from modelyard.server.batching.batcher import runs_inline
+
+    assert runs_inline(50e-6, instances=1, inline_below_s=200e-6)
+    assert not runs_inline(500e-6, instances=1, inline_below_s=200e-6)
+    assert not runs_inline(50e-6, instances=2, inline_below_s=200e-6)
+    assert not runs_inline(None, instances=1, inline_below_s=200e-6)
+
+
+def test_cheap_model_on_an_idle_server_runs_on_the_loop_thread_without_queueing() -> None:
+    async def scenario() -> None:
+        runtime = FastRuntime()
+        stats = ModelStats()
+        batcher = Batcher(BatchPolicy(max_batch_size=8), [runtime], stats, "t", compute_estimate_s=10e-6)
+        for i in range(5):
+            result = await batcher.submit(row(i), 1, "k")
+            assert float(result["y"][0, 0]) == i + 1
+        assert set(runtime.threads) == {threading.get_ident()}
+        assert runtime.calls == [1] * 5
+        assert stats.execution_count == 5
+
+    run(scenario())
+
+
+def test_cheap_model_under_load_switches_to_gathering_and_back() -> None:
+    from modelyard.server.batching.batcher import PROBE_EVERY
+
+    async def scenario() -> None:
+        runtime = FastRuntime()
+        batcher = Batcher(BatchPolicy(max_batch_size=64), [runtime], ModelStats(), "t", compute_estimate_s=10e-6)
+        burst = await asyncio.gather(*(batcher.submit(row(i), 1, "k") for i in range(PROBE_EVERY + 8)))
+        assert [float(r["y"][0, 0]) for r in burst] == [i + 1 for i in range(PROBE_EVERY + 8)]
+        assert max(runtime.calls) > 1  # the probe found company: a batch formed behind it
+        assert batcher._gathering
+        runtime.calls.clear()
+        for i in range(3):  # one at a time again: the next batch has one request, back to running at once
+            await batcher.submit(row(i), 1, "k")
+        assert not batcher._gathering
+        assert runtime.calls == [1, 1, 1]
+
+    run(scenario())
+
+
+def test_slow_model_uses_its_instance_thread() -> None:
+    async def scenario() -> None:
+        runtime = FastRuntime()
+        batcher = Batcher(BatchPolicy(max_batch_size=8), [runtime], ModelStats(), "t", compute_estimate_s=0.01)
+        await batcher.submit(row(1), 1, "k")
+        assert runtime.threads[0] != threading.get_ident()
+
+    run(scenario())
