@@ -8,11 +8,13 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import numpy as np
+import psutil
 import pytest
 
 from modelyard import examples
@@ -185,6 +187,13 @@ def test_a_server_announces_itself_and_withdraws(home: Path, registry: Registry,
             env={**os.environ, "MODELYARD_HOME": str(home)}, capture_output=True, check=True,
         )  # fmt: skip
         assert json.loads(shown.stdout)[0]["http_url"] == server.url
+        # Idle, announcing but not following, the whole tree sleeps: the follower used to spin on a follow
+        # deadline that never advanced (a third of a core). The bound is loose; the spin is 30x over it.
+        tree = [psutil.Process(pid) for pid in server.pids()]
+        before = sum(sum(p.cpu_times()[:2]) for p in tree)
+        time.sleep(3.0)
+        used = sum(sum(p.cpu_times()[:2]) for p in tree) - before
+        assert used < 0.03 * 3.0 * len(tree), f"{used:.2f} s of CPU in 3 s idle across {len(tree)} processes"
     finally:
         stop_server(server)
     assert registry.servers(stale_after_s=3600) == []  # withdrawn on a clean stop, not only stale

@@ -45,6 +45,33 @@ def endpoint(host: str) -> str:
     return socket.getfqdn() if host in ("0.0.0.0", "::", "") else host
 
 
+class Schedule:
+    """Periodic steps, each due again an interval after it ran. Pure, the clock passed in: only the steps added
+    are waited for, so a server that announces without following sleeps between heartbeats instead of waking for
+    a follow deadline that never comes (it spun at a third of a core)."""
+
+    def __init__(self, now: float, most_s: float = 0.5) -> None:
+        self.now = now
+        self.most_s = most_s  # the longest sleep: a stop or the parent's death is noticed within it
+        self.next: dict[str, float] = {}
+
+    def add(self, step: str) -> None:
+        self.next[step] = self.now  # due at once
+
+    def due(self, now: float) -> list[str]:
+        self.now = now
+        return [step for step, at in self.next.items() if at <= now]
+
+    def ran(self, step: str, now: float, interval_s: float) -> None:
+        self.now = now
+        self.next[step] = now + interval_s
+
+    def wait_s(self, now: float) -> float:
+        """How long to sleep: until the next step is due, at most `most_s`; 0 only when one is due now."""
+        soonest = min(self.next.values(), default=now + self.most_s)
+        return min(self.most_s, max(0.0, soonest - now))
+
+
 class Follower:
     def __init__(self, spec_file: SpecFile, registry: Registry, cache_dir: Path, parent_pid: int) -> None:
         self.spec_file = spec_file
@@ -99,17 +126,22 @@ class Follower:
         return [(e["name"], e["version"]) for e in index if e.get("state") == "READY"], ready
 
     def run(self) -> None:
-        next_follow = next_beat = time.monotonic()
+        schedule = Schedule(time.monotonic())
+        steps = {"follow": self.follow, "heartbeat": self.heartbeat}
+        enabled = {"follow": bool(self.spec.follow), "heartbeat": self.spec.announce}
+        for name in (n for n, on in enabled.items() if on):
+            schedule.add(name)
         while self.running and os.getppid() == self.parent_pid:
-            now = time.monotonic()
-            if self.spec.follow and now >= next_follow:
-                self._guarded(self.follow)
-                next_follow = now + self.spec.follow_interval_s
-            if self.spec.announce and now >= next_beat:
-                self._guarded(self.heartbeat)
-                # Until the workers are ready, look again soon: clients should find the server once it can serve.
-                next_beat = now + (self.spec.heartbeat_s if self.ready else min(0.5, self.spec.heartbeat_s))
-            time.sleep(min(0.1, max(0.0, min(next_follow, next_beat) - time.monotonic())))
+            for name in schedule.due(time.monotonic()):
+                self._guarded(steps[name])
+                schedule.ran(name, time.monotonic(), self._interval(name))
+            time.sleep(schedule.wait_s(time.monotonic()))
+
+    def _interval(self, step: str) -> float:
+        if step == "follow":
+            return self.spec.follow_interval_s
+        # Until the workers are ready, look again soon: clients should find the server once it can serve.
+        return self.spec.heartbeat_s if self.ready else min(0.5, self.spec.heartbeat_s)
 
     def _guarded(self, step: Callable[[], None]) -> None:
         try:
