@@ -34,3 +34,10 @@ def test_ref_round_trips_through_str() -> None:
 def test_latest_is_reserved_as_alias() -> None:
     with pytest.raises(InvalidArgument, match="reserved"):
         check_alias("latest")
+
+
+def test_a_version_past_what_the_registry_stores_is_refused_as_input() -> None:
+    """99999999999999999999999 reached the database and came back as a 500 (an SQLite overflow)."""
+    assert parse_ref("m/2147483647").version == 2**31 - 1
+    with pytest.raises(InvalidArgument, match="version: 99999999999999999999999 is over"):
+        parse_ref("m/99999999999999999999999")

@@ -11,6 +11,7 @@ from modelyard.errors import InvalidArgument
 _NAME = r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}"
 NAME_RE = re.compile(rf"^{_NAME}$")
 ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
+MAX_VERSION = 2**31 - 1  # the registry stores versions as 32-bit integers (PostgreSQL's INTEGER)
 _REF_RE = re.compile(rf"^(?:models:/)?(?P<name>{_NAME})(?:/(?P<version>[0-9]+)|@(?P<alias>[^/@]+))?/?$")
 
 
@@ -57,4 +58,6 @@ def parse_ref(text: str) -> ModelRef:
         alias = None
     elif alias is not None:
         check_alias(alias)
+    if version is not None and int(version) > MAX_VERSION:
+        raise InvalidArgument(f"version: {version} is over the largest version number, {MAX_VERSION}")
     return ModelRef(name=match["name"], version=int(version) if version else None, alias=alias)

@@ -8,7 +8,7 @@ import numpy as np
 import orjson
 import pytest
 
-from modelyard.errors import InvalidArgument
+from modelyard.errors import InvalidArgument, PayloadTooLarge
 from modelyard.protocol import jsonbody
 from modelyard.protocol.http import binary_outputs, decode_request, encode_response
 from modelyard.protocol.types import InferInput, InferOutput, InferRequest, InferResponse, RequestedOutput
@@ -104,6 +104,12 @@ def test_binary_inputs_including_bytes() -> None:
         (b'{"inputs": [{"name": "\xff", "datatype": "FP32", "shape": [1], "data": [1]}]}', None, "malformed JSON"),
         (b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1]}]}', None, "needs data"),
         (b'{"inputs": [{"name": "s", "datatype": "BYTES", "shape": [1], "data": [1]}]}', None, "must be strings"),
+        (b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": [2], "data": [1, null]}]}', None, "null is not a"),
+        (
+            b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": ' + str([1] * 65).encode() + b', "data": [1]}]}',
+            None,
+            "has 65 dimensions; at most 64",
+        ),
         (
             b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1], "parameters": {"binary_data_size": 4}}]}',
             None,
@@ -177,3 +183,33 @@ def test_binary_output_round_trips_every_numeric_type() -> None:
         body, length = encode_response(response, asking(binary_data_output=True))
         assert length is not None
         np.testing.assert_array_equal(np.frombuffer(body[length:], dtype=dtype).reshape(2, 2), data)
+
+
+def test_binary_data_size_must_be_an_integer_not_a_bool() -> None:
+    header = {"inputs": [{"name": "x", "datatype": "UINT8", "shape": [1], "parameters": {"binary_data_size": True}}]}
+    body, length = binary_body(header, b"\x07")
+    with pytest.raises(InvalidArgument, match="binary_data_size: must be a non-negative integer"):
+        decode_request(body, length)
+
+
+def test_data_far_beyond_its_shape_is_refused_before_it_is_read() -> None:
+    """16 MiB of one-byte BYTES elements raised the peak by 209 MiB when every element was decoded first. Now the
+    count stops at twice the shape (lazy JSON) or at the shape (binary), and says so."""
+    strings = b"[" + b",".join([b'""'] * 100_000) + b"]"
+    body = b'{"inputs": [{"name": "s", "datatype": "BYTES", "shape": [1], "data": ' + strings + b"}]}"
+    expected = "more than 1,026 elements" if jsonbody.LAZY_FROM_BYTES == 0 else "has 100000 elements"
+    with pytest.raises(InvalidArgument, match=expected):
+        decode_request(body)
+    header = {"inputs": [{"name": "s", "datatype": "BYTES", "shape": [1], "parameters": {"binary_data_size": 500_000}}]}
+    body, length = binary_body(header, b"".join(bytes_chunk(b"x") for _ in range(100_000)))
+    with pytest.raises(InvalidArgument, match="more BYTES elements than the 1 the shape needs"):
+        decode_request(body, length)
+
+
+def test_a_json_body_with_more_values_than_the_reader_takes_is_refused_whole() -> None:
+    """simdjson keeps an array's length in 24 bits: a longer array read back cut to 16,777,215 values, and
+    converting one aborted the worker (`free(): invalid size`). Such a body is refused before it is parsed."""
+    huge = b'{"inputs": [], "id": [' + b"0," * (jsonbody.MAX_VALUES - 1) + b"0]}"
+    if jsonbody.LAZY_FROM_BYTES == 0:
+        with pytest.raises(PayloadTooLarge, match="binary tensor extension"):
+            decode_request(huge)

@@ -82,7 +82,7 @@ def _decode_input(index: int, item: Any, binary: memoryview | None, offset: int)
             raise InvalidArgument(
                 f"{where}: binary_data_size is set but the Inference-Header-Content-Length header is missing"
             )
-        if not isinstance(size, int) or size < 0:
+        if type(size) is not int or size < 0:  # a bool is an int to Python, not a size
             raise InvalidArgument(f"{where}.parameters.binary_data_size: must be a non-negative integer")
         if offset + size > len(binary):
             raise InvalidArgument(
@@ -94,9 +94,17 @@ def _decode_input(index: int, item: Any, binary: memoryview | None, offset: int)
 
 
 def _from_json(where: str, data: Any, datatype: str, count: int) -> np.ndarray:
+    """Counts are checked before values become Python objects: data far beyond its shape is refused unread."""
     array = None
-    if datatype != "BYTES" and jsonbody.is_lazy(data):
-        array = jsonbody.numeric(data, to_numpy(datatype))
+    if jsonbody.is_lazy(data):
+        if datatype != "BYTES" and len(data) <= count:  # numbers straight into one buffer, 8 bytes each
+            array = jsonbody.numeric(data, to_numpy(datatype))
+        if array is None:  # each value would become a Python object: count them first (twice the shape at most)
+            most = 2 * count + 1024
+            found = jsonbody.count_values(data, most)
+            if found != count:
+                has = f"more than {most:,}" if found > most else f"{found}"
+                raise InvalidArgument(f"{where}.data: has {has} elements but the shape needs {count}")
     if array is None:
         array = _from_python(where, jsonbody.plain(data), datatype)
     if array.size != count:
@@ -115,15 +123,22 @@ def _from_python(where: str, data: Any, datatype: str) -> np.ndarray:
         array[:] = [v.encode() for v in flat]
         return array
     try:
-        return np.asarray(data, dtype=to_numpy(datatype))
+        return _no_null(where, np.asarray(data, dtype=to_numpy(datatype)))
     except (ValueError, TypeError, OverflowError) as exc:
         error = exc
     if any(isinstance(v, list) for v in data):  # ragged nesting: read the elements in order, as Triton does
         try:
-            return np.asarray(_flatten(data), dtype=to_numpy(datatype))
+            return _no_null(where, np.asarray(_flatten(data), dtype=to_numpy(datatype)))
         except (ValueError, TypeError, OverflowError) as exc:
             error = exc
     raise InvalidArgument(f"{where}.data: not a valid list of {datatype} values ({error})")
+
+
+def _no_null(where: str, array: np.ndarray) -> np.ndarray:
+    """JSON has no NaN, so a NaN in a float tensor read from JSON was a `null`, which numpy turns into NaN."""
+    if array.dtype.kind == "f" and np.isnan(array).any():
+        raise InvalidArgument(f"{where}.data: null is not a number")
+    return array
 
 
 def _flatten(data: list[Any]) -> list[Any]:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from modelyard.errors import InvalidArgument
+from modelyard.errors import InvalidArgument, PayloadTooLarge
 
 try:
     import simdjson
@@ -39,8 +39,14 @@ def load(head: bytes | memoryview) -> Any:
             return orjson.loads(head)
         except orjson.JSONDecodeError as exc:
             raise InvalidArgument(f"malformed JSON: {exc}") from None
+    raw = bytes(head)
+    if raw.count(b",") >= MAX_VALUES - 1:
+        raise PayloadTooLarge(
+            f"the JSON body holds {MAX_VALUES - 1:,} or more values, more than the JSON reader takes; "
+            "send tensors this large with the binary tensor extension"
+        )
     try:
-        doc = simdjson.Parser().parse(bytes(head))
+        doc = simdjson.Parser().parse(raw)
     except (ValueError, RuntimeError) as exc:  # UnicodeDecodeError is a ValueError; RuntimeError: BIGINT_ERROR
         raise InvalidArgument(f"malformed JSON: {exc}") from None
     if not isinstance(doc, simdjson.Object):
@@ -61,6 +67,11 @@ def _inputs(value: Any) -> Any:
     return items
 
 
+# simdjson's tape holds an array's length in 24 bits: longer arrays read back cut short, and converting one
+# corrupted the heap (a worker aborted on one request). A body with this many commas could hold such an array.
+MAX_VALUES = (1 << 24) - 1
+
+
 def is_lazy(value: Any) -> bool:
     return simdjson is not None and isinstance(value, simdjson.Array)
 
@@ -73,6 +84,23 @@ def plain(value: Any) -> Any:
         if isinstance(value, simdjson.Array):
             return value.as_list()
     return value
+
+
+def count_values(value: Any, most: int) -> int:
+    """The values in a lazy array, nested arrays flattened, or `most + 1` when there are more: the count stops
+    there, so counting costs no more than the caller allows."""
+    if len(value) > most:
+        return most + 1
+    total, stack = 0, [value]
+    while stack:
+        for item in stack.pop():
+            if isinstance(item, simdjson.Array):
+                stack.append(item)
+                continue
+            total += 1
+            if total > most:
+                return total
+    return total
 
 
 def numeric(value: Any, dtype: np.dtype[Any]) -> np.ndarray | None:

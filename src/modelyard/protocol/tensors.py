@@ -14,6 +14,7 @@ import numpy as np
 from modelyard.datatypes import to_numpy
 from modelyard.errors import InvalidArgument
 
+MAX_DIMS = 64  # numpy's limit: a deeper shape cannot be an array
 HEADER_LENGTH = "Inference-Header-Content-Length"  # HTTP: the JSON header's length, raw tensors after it
 _LEN = struct.Struct("<I")
 
@@ -21,6 +22,8 @@ _LEN = struct.Struct("<I")
 def check_shape(where: str, shape: Any) -> tuple[int, ...]:
     if type(shape) is not list or not all(type(d) is int and d >= 0 for d in shape):
         raise InvalidArgument(f"{where}.shape: must be a list of non-negative integers, got {shape!r}")
+    if len(shape) > MAX_DIMS:
+        raise InvalidArgument(f"{where}.shape: has {len(shape)} dimensions; at most {MAX_DIMS} are supported")
     return tuple(shape)
 
 
@@ -37,8 +40,11 @@ def from_raw(where: str, chunk: memoryview, datatype: str, count: int) -> np.nda
 
 
 def _unpack_bytes(where: str, chunk: memoryview, count: int) -> np.ndarray:
-    items, pos = [], 0
+    items: list[bytes] = []
+    pos = 0
     while pos < len(chunk):
+        if len(items) == count:  # counted as they come: a flood of tiny elements costs no more than the shape
+            raise InvalidArgument(f"{where}: has more BYTES elements than the {count} the shape needs")
         if pos + 4 > len(chunk):
             raise InvalidArgument(f"{where}: truncated BYTES element length at byte {pos}")
         (length,) = _LEN.unpack_from(chunk, pos)

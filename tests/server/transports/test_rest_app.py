@@ -89,6 +89,12 @@ def test_raw_body_errors_and_unknown_routes(in_process: InProcess) -> None:
     assert "limit" in r.json()["error"]
 
 
+def test_a_repository_version_past_the_registrys_range_is_bad_input(in_process: InProcess) -> None:
+    r = in_process.post("/v2/repository/models/tabular/load", json={"parameters": {"version": "9" * 23}})
+    assert r.status_code == 400
+    assert "version: 99999999999999999999999 is over" in r.json()["error"]
+
+
 def test_a_model_error_then_the_next_request_works(in_process: InProcess) -> None:
     bad = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 3], "data": [-1, 0, 1]}]}
     good = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 3], "data": [1, 2, 3]}]}

@@ -68,6 +68,24 @@ def test_random_bytes_get_client_errors(server: Server, raw: bytes) -> None:
     assert r.json()["error"]
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"inputs": [], "id": [' + b"0," * 20_000_000 + b"0]}",  # aborted the worker in simdjson (38 MiB)
+        b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 32], "data": [' + b"0," * 16_800_000 + b"0]}]}",
+    ],
+    ids=["20M-element id", "16.8M-element data, once cut short silently"],
+)
+def test_json_arrays_past_the_readers_limit_are_refused_and_the_worker_lives(server: Server, body: bytes) -> None:
+    pid_before = server.pids()
+    r = httpx.post(f"{server.url}/v2/models/tabular/infer", content=body, timeout=60)
+    assert r.status_code == 413
+    assert "binary tensor extension" in r.json()["error"]
+    row = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 32], "data": [0.25] * 32}]}
+    assert httpx.post(f"{server.url}/v2/models/tabular/infer", json=row, timeout=10).status_code == 200
+    assert server.pids() == pid_before  # no worker was lost and replaced
+
+
 def test_server_still_serves_correctly_after_the_corpus(server: Server) -> None:
     before = server.rss_mib()
     good = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 32], "data": [0.25] * 32}]}

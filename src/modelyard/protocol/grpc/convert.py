@@ -52,7 +52,10 @@ def _input(index: int, tensor: pb.ModelInferRequest.InferInputTensor, raw: bytes
             array = np.empty(len(values), dtype=object)
             array[:] = values
         else:
-            array = np.asarray(values, dtype=to_numpy(datatype))
+            try:
+                array = np.asarray(values, dtype=to_numpy(datatype))
+            except (OverflowError, ValueError) as exc:  # 1000 for INT8, say
+                raise InvalidArgument(f"{where}.contents.{field}: not valid {datatype} values ({exc})") from None
         if array.size != count:
             raise InvalidArgument(f"{where}.contents: has {array.size} elements but the shape needs {count}")
     return InferInput(tensor.name, datatype, shape, array.reshape(shape))
