@@ -34,6 +34,28 @@ def test_put_is_content_addressed_and_idempotent(artifacts: ArtifactStore, tmp_p
     assert not any((Path(artifacts.root) / "tmp").iterdir())
 
 
+@pytest.mark.parametrize("url", ["local", "memory://race"])
+def test_writers_of_the_same_content_racing_keep_one_intact_copy(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both writers saw no package and copied it; the second to arrive used to move its copy inside the first
+    one's folder (`<sha>-<uuid>/`), changing the digest of every version that shares the bytes."""
+    store = ArtifactStore(str(tmp_path / "artifacts") if url == "local" else url)
+    first = store.put_package(make_package(tmp_path / "a"))
+    exists = store.fs.exists
+    monkeypatch.setattr(store.fs, "exists", lambda key, **kw: False if key == store._key(first.sha256) else exists(key))
+    second = store.put_package(make_package(tmp_path / "b"))
+    monkeypatch.undo()
+    assert second.sha256 == first.sha256
+    fetched = store.fetch(first.uri, first.sha256, tmp_path / "copy")  # checks the digest
+    assert sorted(p.relative_to(fetched).as_posix() for p in fetched.rglob("*") if p.is_file()) == [
+        "model.bin", "sub/vocab.txt",
+    ]  # fmt: skip
+    assert store.fs.find(f"{store.root}/tmp") == []
+    if url == "local":
+        assert not second.created  # the first copy stayed; the second was discarded
+
+
 def test_fetch_verifies_the_digest(artifacts: ArtifactStore, tmp_path: Path) -> None:
     stored = artifacts.put_package(make_package(tmp_path / "a"))
     fetched = artifacts.fetch(stored.uri, stored.sha256, tmp_path / "copy")

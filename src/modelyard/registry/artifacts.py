@@ -2,11 +2,15 @@
 
 A package folder is stored under `packages/<digest>/`, where the digest is the sha256 of its files' relative paths
 and contents. Files are first written under `tmp/` and the folder is renamed into place only once complete, so a
-copy that fails midway leaves nothing that looks like a package (and the temporary folder is removed).
+copy that fails midway leaves nothing that looks like a package (and the temporary folder is removed). Writers of
+the same content may race: on a local disk the rename is atomic and the second writer keeps the first one's copy;
+an object store has no folders to land inside, so the files move one by one, each the same bytes whoever wrote it.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -64,13 +68,33 @@ class ArtifactStore:
                 self.fs.makedirs(remote.rsplit("/", 1)[0], exist_ok=True)
                 self.fs.put_file(str(path), remote)
             self.fs.makedirs(f"{self.root}/packages", exist_ok=True)
-            self.fs.mv(tmp, target, recursive=True)
+            created = self._publish(tmp, target)
         except Exception as exc:
             self._remove(tmp)
             if self.fs.exists(target):  # another writer stored the same content first
                 return StoredPackage(self.uri_of(sha), sha, size, created=False)
             raise StorageError(f"could not store the package in {self.root}: {exc}") from exc
-        return StoredPackage(self.uri_of(sha), sha, size, created=True)
+        return StoredPackage(self.uri_of(sha), sha, size, created=created)
+
+    def _publish(self, tmp: str, target: str) -> bool:
+        """Move a finished copy to its content address; False when another writer's copy was there first.
+        (`fs.mv` onto an existing folder moves the copy *inside* it: the digest changed under every version.)"""
+        if self._is_local():
+            try:
+                os.rename(tmp, target)  # atomic, and refused onto a folder that is not empty
+            except OSError as exc:
+                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise
+                self._remove(tmp)
+                return False
+            return True
+        for path in self.fs.find(tmp):
+            self.fs.mv(path, target + path[len(tmp) :])
+        self._remove(tmp)
+        return True
+
+    def _is_local(self) -> bool:
+        return "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
 
     def _remove(self, key: str) -> None:
         try:
@@ -84,7 +108,7 @@ class ArtifactStore:
 
     def local_path(self, sha256: str) -> Path | None:
         """The package folder itself when the store is a local directory (served in place, no copy)."""
-        if "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)):
+        if self._is_local():
             path = Path(self._key(sha256))
             return path if path.is_dir() else None
         return None
