@@ -62,6 +62,22 @@ class FailedPrecondition(ModelyardError):
     exit_code = 5
 
 
+class Unauthenticated(ModelyardError):
+    """A control call without the credential the server requires (its control token)."""
+
+    http_status = 401
+    grpc_code = "UNAUTHENTICATED"
+    exit_code = 10
+
+
+class PermissionDenied(ModelyardError):
+    """The caller may not do this: a wrong control token, or a load the operator did not allow."""
+
+    http_status = 403
+    grpc_code = "PERMISSION_DENIED"
+    exit_code = 11
+
+
 class Unavailable(ModelyardError):
     """Transient: overloaded, not ready yet, or a backend that does not answer. Retrying may succeed."""
 
@@ -113,6 +129,8 @@ class NoServers(Unavailable):
 
 _BY_STATUS: dict[int, type[ModelyardError]] = {
     400: InvalidArgument,
+    401: Unauthenticated,
+    403: PermissionDenied,
     404: NotFound,
     409: FailedPrecondition,
     413: PayloadTooLarge,
@@ -123,6 +141,8 @@ _BY_STATUS: dict[int, type[ModelyardError]] = {
 _BY_GRPC: dict[str, type[ModelyardError]] = {
     "INVALID_ARGUMENT": InvalidArgument,
     "NOT_FOUND": NotFound,
+    "UNAUTHENTICATED": Unauthenticated,
+    "PERMISSION_DENIED": PermissionDenied,
     "FAILED_PRECONDITION": FailedPrecondition,
     "INTERNAL": ModelExecutionError,
     "UNAVAILABLE": Unavailable,

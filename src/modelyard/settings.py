@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -40,6 +40,16 @@ class ServerSettings(BaseModel):
         default=30, gt=0, description="With several workers: one whose event loop is stuck this long is replaced."
     )
     follow_interval_s: float = Field(default=2.0, gt=0, description="How often `serve --follow` reads the registry.")
+    control_token: SecretStr | None = Field(
+        default=None, description="When set, the repository API's load and unload need `Authorization: Bearer` it."
+    )
+    allow_open_control: bool = Field(
+        default=False, description="Serve beyond loopback with the repository API open to anyone (no control token)."
+    )
+    allow_trusted_loads: bool = Field(
+        default=False,
+        description="Let the repository API load models whose loading runs code (pickles, Python classes).",
+    )
 
 
 class DiscoverySettings(BaseModel):

@@ -114,6 +114,12 @@ def test_delete_refused_while_aliased(tmp_path: Path, mlp_path: Path) -> None:
     assert_one_line_error(run(home, "models", "show", "fraud/1", ok=False), 3, "no version 1")
 
 
+def test_serving_beyond_loopback_with_control_open_is_refused(tmp_path: Path, mlp_path: Path) -> None:
+    proc = run(tmp_path / "home", "serve", str(mlp_path), "--host", "0.0.0.0", ok=False)
+    assert_one_line_error(proc, 2, "--control-token")
+    assert "--allow-open-control" in proc.stderr
+
+
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     proc = run(tmp_path / "home", "--debug", "models", "show", "nope", ok=False)
     assert proc.returncode == 3

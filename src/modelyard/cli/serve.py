@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 import uuid
@@ -89,14 +90,45 @@ def serve_spec(
         max_body_bytes=int(server.max_body_mb * (1 << 20)),
         drain_timeout_s=server.drain_timeout_s,
         worker_timeout_s=server.worker_timeout_s,
+        control_token=server.control_token.get_secret_value() if server.control_token else "",
+        allow_trusted_loads=server.allow_trusted_loads,
     )
 
 
-def start_server(s: CliState, spec: ServeSpec, host: str, port: int, workers: int, changes: dict[str, Any]) -> None:
+def check_control(host: str, spec: ServeSpec, allow_open: bool) -> None:
+    """A server reachable beyond this machine with the repository API open would let anyone load or unload its
+    models: refuse, unless the operator sets a token or says so."""
+    if spec.control_token or allow_open or is_loopback(host):
+        return
+    raise InvalidArgument(
+        f"--host {host}: the repository API (load, unload) would be open to the network; set --control-token "
+        "(or MODELYARD_SERVER__CONTROL_TOKEN), or pass --allow-open-control"
+    )
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve anywhere
+
+
+def start_server(
+    s: CliState,
+    spec: ServeSpec,
+    host: str,
+    port: int,
+    workers: int,
+    changes: dict[str, Any],
+    allow_open_control: bool = False,
+) -> None:
     if not spec.models and not spec.follow:
         raise InvalidArgument(
             "nothing to serve: name registry references (fraud@production), model files or folders, or --alias"
         )
+    check_control(host, spec, allow_open_control or s.settings.server.allow_open_control)
     for model in spec.models:
         model.overrides.update(changes)
     spec = spec.model_copy(update={"workers": workers, "host": host, "http_port": port, "overrides": changes})
@@ -161,6 +193,20 @@ def serve(
         bool | None,
         typer.Option(help="Record this server in the registry for discovery (default: when serving registry models)."),
     ] = None,
+    control_token: Annotated[
+        str | None,
+        typer.Option(
+            help="Require this token (Authorization: Bearer) for the repository API's load and unload "
+            "(or MODELYARD_SERVER__CONTROL_TOKEN).",
+            show_default=False,
+        ),
+    ] = None,
+    allow_open_control: Annotated[
+        bool, typer.Option(help="Bind beyond loopback with the repository API open to anyone (no token).")
+    ] = False,
+    allow_trusted_loads: Annotated[
+        bool, typer.Option(help="Let the repository API load models whose loading runs code (pickles, Python).")
+    ] = False,
 ) -> None:
     """Serve models over the Open Inference Protocol V2 (HTTP, binary tensors), with dynamic batching."""
     from modelyard.server.repository.sources import SourceResolver
@@ -173,6 +219,9 @@ def serve(
     if grpc_port is not None:
         spec.grpc_port = grpc_port
     server = s.settings.server
+    if control_token is not None:
+        spec.control_token = control_token
+    spec.allow_trusted_loads = spec.allow_trusted_loads or allow_trusted_loads
     start_server(
         s,
         spec,
@@ -180,4 +229,5 @@ def serve(
         http_port if http_port is not None else server.http_port,
         workers or server.workers,
         overrides(max_batch_size, max_queue_delay_us, instances, intra_op_threads),
+        allow_open_control=allow_open_control,
     )

@@ -15,6 +15,7 @@ from modelyard.server.metrics.stats import triton_stats
 from modelyard.server.models.manager import ModelManager
 from modelyard.server.models.served import ServedModel
 from modelyard.server.models.triton_config import PLATFORMS, model_config
+from modelyard.server.repository.access import ControlAccess
 from modelyard.uri import parse_ref
 
 EXTENSIONS = ["binary_tensor_data", "model_repository", "model_configuration", "statistics"]
@@ -32,10 +33,15 @@ class Control(Protocol):
 
 class DataPlane:
     def __init__(
-        self, manager: ModelManager, control: Control | None = None, telemetry: WorkerTelemetry | None = None
+        self,
+        manager: ModelManager,
+        control: Control | None = None,
+        telemetry: WorkerTelemetry | None = None,
+        access: ControlAccess | None = None,
     ) -> None:
         self.manager = manager
         self.control = control
+        self.access = access or ControlAccess()
         self.telemetry = telemetry or WorkerTelemetry(manager.snapshot)
         self.collectors = CollectorRegistry()  # the app's own: tests and several apps never share one
         self.collectors.register(ServerCollector(self.telemetry.merged))
@@ -110,13 +116,16 @@ class DataPlane:
             for n, v in (self.control.unloaded() if self.control else [])
         ]
 
-    async def load(self, reference: str) -> list[str]:
-        """Load a model by name or reference (`fraud`, `fraud@production`, `fraud/3`); returns its versions."""
+    async def load(self, reference: str, credential: str | None = None) -> list[str]:
+        """Load a model by name or reference (`fraud`, `fraud@production`, `fraud/3`); returns its versions.
+        `credential`: the caller's control token, required when the server has one."""
+        self.access.check(credential)
         if self.control is None:
             raise NotFound("this server has no model repository or registry to load from")
         return await self.control.load(reference)
 
-    async def unload(self, reference: str) -> list[str]:
+    async def unload(self, reference: str, credential: str | None = None) -> list[str]:
+        self.access.check(credential)
         if self.control is None:
             ref = parse_ref(reference)
             return await self.manager.unload(ref.name, None if ref.version is None else str(ref.version))

@@ -16,6 +16,7 @@ from modelyard.server.metrics.snapshots import SnapshotFiles
 from modelyard.server.models.manager import ModelManager
 from modelyard.server.process.common import SPEC_ENV, telemetry_dir
 from modelyard.server.process.memory import settle_heap
+from modelyard.server.repository.access import ControlAccess
 from modelyard.server.repository.control import ModelControl, loaded_sources
 from modelyard.server.repository.spec import ServeSpec, SpecFile
 from modelyard.server.transports.rest import RestApp
@@ -30,7 +31,8 @@ def build_app(spec: ServeSpec, telemetry_dir: Path | None = None, spec_file: Spe
     manager.expected.update((s.name, s.version) for s in spec.models if s.loaded)  # ready once all are loaded
     files = SnapshotFiles(telemetry_dir) if telemetry_dir else None
     control = ModelControl(manager, spec, spec_file)
-    dataplane = DataPlane(manager, control, WorkerTelemetry(manager.snapshot, files))
+    access = ControlAccess(spec.control_token)
+    dataplane = DataPlane(manager, control, WorkerTelemetry(manager.snapshot, files), access)
     lifecycle = Lifecycle(spec, dataplane, control)
     return RestApp(dataplane, spec.max_body_bytes, on_startup=lifecycle.start, on_shutdown=lifecycle.stop)
 

@@ -14,7 +14,8 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from modelyard.errors import NotFound
+from modelyard.errors import NotFound, PermissionDenied
+from modelyard.manifest import read_manifest
 from modelyard.server.models.manager import ModelManager
 from modelyard.server.models.source import ModelSource
 from modelyard.server.repository.spec import RegistryLink, ServeSpec, SourceSpec, SpecFile
@@ -74,6 +75,7 @@ class ModelControl:
             found = [s for s in self.spec.models if matches(s, reference)]
             if not found and self.spec.registry is not None:
                 found = await asyncio.to_thread(from_registry, self.spec.registry, reference)
+                self._refuse_code(found)
             if not found:
                 raise NotFound(f"no model {reference!r} in this server's repository")
             found = [s.model_copy(update={"loaded": True}) for s in found]
@@ -88,6 +90,19 @@ class ModelControl:
             versions = await self.manager.unload(ref.name, None if ref.version is None else str(ref.version))
             self._change(lambda spec: unloaded(spec, {(ref.name, v) for v in versions}))
             return versions
+
+    def _refuse_code(self, found: list[SourceSpec]) -> None:
+        """A model the operator did not start the server with, whose loading runs code (a pickle, a Python class:
+        `trusted_only`), loads only where the operator allowed it: otherwise anyone who may call load runs code."""
+        if self.spec.allow_trusted_loads:
+            return
+        for source in found:
+            manifest = read_manifest(Path(source.package_dir))
+            if manifest.trusted_only:
+                raise PermissionDenied(
+                    f"{source.name} version {source.version} runs code when it loads ({manifest.format}, "
+                    "trusted_only): the repository API loads it only on a server started with --allow-trusted-loads"
+                )
 
     def unloaded(self) -> list[tuple[str, str]]:
         """Models of the repository that are not loaded now."""

@@ -68,15 +68,24 @@ class ServeSpec(BaseModel):
     drain_timeout_s: float = 30.0
     worker_timeout_s: float = 30.0
     overrides: dict[str, Any] = Field(default_factory=dict)
+    control_token: str = ""  # the repository API's load and unload need it when set (repository/access.py)
+    allow_trusted_loads: bool = False  # may the repository API load models whose loading runs code?
 
     def write(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.model_dump_json(indent=2))
+        _write_private(path, self.model_dump_json(indent=2))
         return path
 
     @classmethod
     def read(cls, path: Path) -> ServeSpec:
         return cls.model_validate_json(path.read_text())
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Readable by the server's user alone: the spec holds the control token and the registry's database URL."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
 
 
 class SpecFile:
@@ -105,6 +114,6 @@ class SpecFile:
             spec = change(current)
             if spec != current:  # else nothing to tell the workers: a rewrite would make each of them reconcile
                 tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-                tmp.write_text(spec.model_dump_json(indent=2))
+                _write_private(tmp, spec.model_dump_json(indent=2))
                 os.replace(tmp, self.path)
             return spec, self.stamp()

@@ -17,6 +17,7 @@ from modelyard.protocol.grpc.convert import to_reply, to_request
 from modelyard.protocol.grpc.methods import METHODS, SERVICE
 from modelyard.protocol.types import InferResponse
 from modelyard.server.dataplane import EXTENSIONS, DataPlane
+from modelyard.server.repository.access import bearer
 
 
 def _json_format() -> Any:
@@ -80,13 +81,13 @@ class InferenceServicer:
     async def RepositoryModelLoad(
         self, request: pb.RepositoryModelLoadRequest, context: Any
     ) -> pb.RepositoryModelLoadResponse:
-        await _call(context, self.dataplane.load, _reference(request))
+        await _call(context, self.dataplane.load, _reference(request), _credential(context))
         return pb.RepositoryModelLoadResponse()
 
     async def RepositoryModelUnload(
         self, request: pb.RepositoryModelUnloadRequest, context: Any
     ) -> pb.RepositoryModelUnloadResponse:
-        await _call(context, self.dataplane.unload, _reference(request))
+        await _call(context, self.dataplane.unload, _reference(request), _credential(context))
         return pb.RepositoryModelUnloadResponse()
 
 
@@ -97,6 +98,11 @@ def _reference(request: pb.RepositoryModelLoadRequest | pb.RepositoryModelUnload
     param = request.parameters["version"]
     version = param.string_param or param.int64_param
     return f"{request.model_name}/{version}"
+
+
+def _credential(context: Any) -> str | None:
+    """The control token of the call's `authorization` metadata (`Bearer <token>`), as HTTP's header."""
+    return bearer(dict(context.invocation_metadata() or ()).get("authorization"))
 
 
 async def _call(context: Any, fn: Any, *args: Any) -> Any:

@@ -16,6 +16,7 @@ import orjson
 from modelyard.errors import InvalidArgument, ModelyardError, NotFound, PayloadTooLarge
 from modelyard.protocol import http, tensors
 from modelyard.server.dataplane import DataPlane
+from modelyard.server.repository.access import bearer
 
 Scope = MutableMapping[str, Any]  # ASGI's types, as servers and httpx's ASGI transport declare them
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -150,9 +151,11 @@ class RestApp:
         if method == "POST" and len(parts) == 5 and parts[1:3] == ["repository", "models"]:
             reference = repository_reference(parts[3], await self._read_body(scope, receive))
             if parts[4] == "load":
-                return _json(200, {"loaded": reference, "versions": await self.dataplane.load(reference)})
+                versions = await self.dataplane.load(reference, bearer(_header(scope, b"authorization")))
+                return _json(200, {"loaded": reference, "versions": versions})
             if parts[4] == "unload":
-                return _json(200, {"unloaded": reference, "versions": await self.dataplane.unload(reference)})
+                versions = await self.dataplane.unload(reference, bearer(_header(scope, b"authorization")))
+                return _json(200, {"unloaded": reference, "versions": versions})
         raise NotFound(f"no route {method} {scope['path']}")
 
     async def _model_route(
