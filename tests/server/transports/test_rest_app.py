@@ -3,12 +3,15 @@ without a socket; tests/server/transports/test_rest.py drives the same app in a 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import orjson
 import pytest
 
 from modelyard.protocol.calls import decode, encode, model_path
 from modelyard.protocol.tensors import HEADER_LENGTH
+from modelyard.server.repository.spec import ServeSpec, SourceSpec
 from modelyard.testing import InProcess
 from tests.server.transports.corpus import BAD_REQUESTS
 
@@ -114,3 +117,26 @@ def test_stats_and_metrics_count_what_was_served(in_process: InProcess) -> None:
     assert (
         b'modelyard_requests_total{model="tabular",outcome="success",version="1"}' in in_process.get("/metrics").content
     )
+
+
+def test_a_failed_load_names_the_model_not_the_servers_paths(tmp_path: Path, model_folder: Path) -> None:
+    broken = tmp_path / "private" / "broken"
+    broken.mkdir(parents=True)
+    (broken / "modelyard.yaml").write_text("name: broken\nformat: onnx\nartifact: model.onnx\n")
+    spec = ServeSpec(
+        models=[
+            SourceSpec(name="tabular", version="1", package_dir=str(model_folder / "tabular")),
+            SourceSpec(name="broken", version="1", package_dir=str(broken), loaded=False),
+        ]
+    )
+    app = InProcess(spec)
+    try:
+        r = app.post("/v2/repository/models/broken/load")
+        assert r.status_code == 400
+        assert r.json()["error"].startswith("broken version 1: modelyard.yaml: signature")
+        index = app.post("/v2/repository/index").text
+        for answer in (r.text, index, app.get("/v2/models/tabular").text, app.get("/v2/models/tabular/config").text):
+            assert str(tmp_path) not in answer
+            assert str(model_folder) not in answer
+    finally:
+        app.close()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from modelyard.errors import NotFound, Unavailable
+from modelyard.errors import ModelyardError, NotFound, Unavailable
 from modelyard.server.models.served import ServedModel
 from modelyard.server.models.source import ModelSource
 from modelyard.server.process.memory import release_unloaded
@@ -21,6 +22,16 @@ class IndexEntry:
     version: str
     state: str
     reason: str = ""
+
+
+def public_error(exc: Exception, source: ModelSource) -> ModelyardError:
+    """A load error as callers see it (the reply, the repository index): the package's folder, a path on this
+    machine, is left out and the model named instead; the log keeps the whole message."""
+    message = str(exc)
+    for folder in {source.package_dir, str(Path(source.package_dir).resolve())}:
+        message = message.replace(folder.rstrip("/") + "/", "").replace(folder, "the package")
+    message = f"{source.name} version {source.version}: {message}"
+    return type(exc)(message) if isinstance(exc, ModelyardError) else ModelyardError(message)
 
 
 def _version_order(version: str) -> tuple[int, int | str]:
@@ -43,8 +54,12 @@ class ModelManager:
         try:
             model = await asyncio.to_thread(ServedModel.load, source, self.workers)
         except Exception as exc:
-            self.failed[key] = str(exc)
-            raise
+            log.warning(
+                "could not load %s version %s from %s: %s", source.name, source.version, source.package_dir, exc
+            )
+            public = public_error(exc, source)
+            self.failed[key] = public.message
+            raise public from None
         self.failed.pop(key, None)
         model.start()
         previous = self.models.setdefault(source.name, {}).get(source.version)
