@@ -40,6 +40,12 @@ class ServerSettings(BaseModel):
         default=30, gt=0, description="With several workers: one whose event loop is stuck this long is replaced."
     )
     follow_interval_s: float = Field(default=2.0, gt=0, description="How often `serve --follow` reads the registry.")
+    max_header_kb: float = Field(default=64, gt=0, description="A request's line and headers; 431 past it.")
+    header_timeout_s: float = Field(
+        default=10, gt=0, description="For a request's head to arrive (from the connection or the last response)."
+    )
+    keep_alive_s: float = Field(default=5, gt=0, description="An idle kept-alive connection closes after this.")
+    max_connections: int = Field(default=1000, ge=1, description="Per worker; past it a request is answered 503.")
     control_token: SecretStr | None = Field(
         default=None, description="When set, the repository API's load and unload need `Authorization: Bearer` it."
     )

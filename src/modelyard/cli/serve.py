@@ -90,6 +90,10 @@ def serve_spec(
         max_body_bytes=int(server.max_body_mb * (1 << 20)),
         drain_timeout_s=server.drain_timeout_s,
         worker_timeout_s=server.worker_timeout_s,
+        max_head_bytes=int(server.max_header_kb * 1024),
+        head_timeout_s=server.header_timeout_s,
+        keep_alive_s=server.keep_alive_s,
+        max_connections=server.max_connections,
         control_token=server.control_token.get_secret_value() if server.control_token else "",
         allow_trusted_loads=server.allow_trusted_loads,
     )

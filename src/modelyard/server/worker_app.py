@@ -20,6 +20,7 @@ from modelyard.server.repository.access import ControlAccess
 from modelyard.server.repository.control import ModelControl, loaded_sources
 from modelyard.server.repository.spec import ServeSpec, SpecFile
 from modelyard.server.transports.rest import RestApp
+from modelyard.server.transports.uvicorn_protocol import OneWriteProtocol
 
 log = logging.getLogger("modelyard.server")
 
@@ -78,4 +79,7 @@ def create_app(environ: Mapping[str, str] = os.environ) -> RestApp:
         raise RuntimeError(f"{SPEC_ENV} is not set; start servers with `modelyard serve`")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     spec_file = SpecFile(Path(path))
-    return build_app(spec_file.read(), telemetry_dir(path), spec_file)
+    spec = spec_file.read()
+    OneWriteProtocol.max_head_bytes = spec.max_head_bytes  # the protocol uvicorn runs this app on
+    OneWriteProtocol.head_timeout_s = spec.head_timeout_s
+    return build_app(spec, telemetry_dir(path), spec_file)

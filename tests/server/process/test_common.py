@@ -20,7 +20,7 @@ def test_every_module_named_as_a_string_exists(module: str) -> None:
 
 
 def test_the_uvicorn_factory_and_protocol_named_are_there() -> None:
-    options = http_worker.uvicorn_options(drain_s=5)
+    options = http_worker.uvicorn_options(drain_s=5, spec={})
     for target in (options["app"], options["http"]):
         module, attribute = target.split(":")
         assert callable(getattr(importlib.import_module(module), attribute)), target

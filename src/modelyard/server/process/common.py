@@ -7,6 +7,7 @@ Which process serves, and how, is launch.py's choice; how a worker runs uvicorn 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -30,6 +31,19 @@ SPEC = f"{SERVER}.repository.spec"
 def module_argv(module: str, *args: object) -> list[str]:
     """`python -m module args...` with this interpreter."""
     return [sys.executable, "-m", module, *map(str, args)]
+
+
+def raise_fd_limit(connections: int) -> None:
+    """Room for `connections` sockets and the files a server opens beside them: a soft limit of 1,024 descriptors
+    let idle sockets starve a server (every new request failed, silently). Raised up to the hard limit."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + 256
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        top = wanted if hard == resource.RLIM_INFINITY else min(hard, wanted)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (top, hard))
 
 
 def telemetry_dir(spec_file: str | Path) -> Path:

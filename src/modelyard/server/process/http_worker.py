@@ -12,9 +12,18 @@ import contextlib
 import importlib
 import os
 import signal
+from collections.abc import Mapping
 from typing import Any
 
-from modelyard.server.process.common import BACKLOG, GRPC_SERVICE, SPEC_ENV, UVICORN_PROTOCOL, WORKER_APP
+from modelyard.server.process.common import (
+    BACKLOG,
+    GRPC_SERVICE,
+    SPEC_ENV,
+    UVICORN_PROTOCOL,
+    WORKER_APP,
+    raise_fd_limit,
+    spec_fields,
+)
 from modelyard.server.process.memory import freeze_imported
 
 
@@ -35,16 +44,20 @@ def run_http(spec_file: str, host: str, port: int, workers: int, drain_s: int) -
     import uvicorn
 
     os.environ[SPEC_ENV] = spec_file  # inherited by the worker processes uvicorn starts
+    fields = spec_fields(spec_file)
+    raise_fd_limit(int(fields.get("max_connections", 1000)))
     # uvicorn drains on SIGTERM, restores the previous handler and raises the signal again "for the expected
     # behaviour": that would end a clean shutdown with status -15. The previous handler is this no-op, so a
     # drained server exits 0, as process managers and Kubernetes expect.
     signal.signal(signal.SIGTERM, lambda *_: None)
-    uvicorn.run(host=host, port=port, workers=workers, **uvicorn_options(drain_s))
+    uvicorn.run(host=host, port=port, workers=workers, **uvicorn_options(drain_s, fields))
 
 
-def uvicorn_options(drain_s: int) -> dict[str, Any]:
-    """How every worker runs uvicorn, whoever started it."""
+def uvicorn_options(drain_s: int, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """How every worker runs uvicorn, whoever started it; `spec`: the spec's fields (the connection limits)."""
     return {
+        "timeout_keep_alive": spec.get("keep_alive_s", 5.0),  # an idle kept-alive connection closes after this
+        "limit_concurrency": spec.get("max_connections", 1000),  # past it a request is answered 503, not starved
         "app": f"{WORKER_APP}:create_app",
         "factory": True,
         "loop": "uvloop",

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from modelyard.server.process import listeners
-from modelyard.server.process.common import SPEC_ENV, spec_fields
+from modelyard.server.process.common import SPEC_ENV, raise_fd_limit, spec_fields
 from modelyard.server.process.http_worker import preload, uvicorn_options
 from modelyard.server.process.supervisor import STARTUP_FAILED, STOPPING, WAITED, supervisor_argv
 
@@ -40,7 +40,9 @@ def supported() -> bool:
 def serve(spec_file: str, host: str, port: int, workers: int, drain_s: int) -> NoReturn:
     """Bind, fork the workers, become the supervisor (same PID). Call it before any thread or event loop exists."""
     # The workers share these pages (a no-op where modelyard serve's handoff preloaded them); gRPC only if served.
-    preload(grpc=bool(spec_fields(spec_file).get("grpc_port")))
+    fields = spec_fields(spec_file)
+    preload(grpc=bool(fields.get("grpc_port")))
+    raise_fd_limit(int(fields.get("max_connections", 1000)) * workers)  # the forked workers inherit it
     sockets = listeners.per_worker(host, port, workers)  # not inheritable: the supervisor's execve closes them
     port = sockets[0].getsockname()[1]
     os.environ[SPEC_ENV] = spec_file
@@ -77,7 +79,7 @@ def run_worker(
         _die_with_parent()
         import uvicorn
 
-        config = uvicorn.Config(**uvicorn_options(drain_s))
+        config = uvicorn.Config(**uvicorn_options(drain_s, spec_fields(os.environ[SPEC_ENV])))
         config.load()
         server = uvicorn.Server(config)
         for signum in STOPPING:

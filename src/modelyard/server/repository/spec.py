@@ -68,6 +68,10 @@ class ServeSpec(BaseModel):
     drain_timeout_s: float = 30.0
     worker_timeout_s: float = 30.0
     overrides: dict[str, Any] = Field(default_factory=dict)
+    max_head_bytes: int = 64 << 10  # a request's line and headers (431 past it)
+    head_timeout_s: float = 10.0  # for a request's head to arrive, from the connection or the last response (408)
+    keep_alive_s: float = 5.0  # an idle kept-alive connection closes after this
+    max_connections: int = 1000  # per worker: past it a request is answered 503
     control_token: str = ""  # the repository API's load and unload need it when set (repository/access.py)
     allow_trusted_loads: bool = False  # may the repository API load models whose loading runs code?
 
