@@ -4,6 +4,7 @@ processes, real signals."""
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import socket
 import subprocess
@@ -127,14 +128,14 @@ def test_a_port_in_use_is_a_clear_error(model_folder: Path, tmp_path: Path) -> N
 def test_a_worker_that_cannot_start_stops_the_server_instead_of_restarting_forever(
     model_folder: Path, tmp_path: Path
 ) -> None:
-    with socket.socket() as taken:  # the gRPC port: each worker's startup fails when it binds it
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        result = subprocess.run(
-            [sys.executable, "-m", "modelyard", "serve", str(model_folder / "tabular"), "--workers", "2",
-             "--grpc-port", str(taken.getsockname()[1]), "--http-port", str(free_port())],
-            capture_output=True, text=True, timeout=60, env={"MODELYARD_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
-        )  # fmt: skip
+    broken = tmp_path / "broken"
+    shutil.copytree(model_folder / "tabular", broken)
+    (broken / "model.onnx").write_bytes(b"not a model")  # each worker's startup fails when it loads this
+    result = subprocess.run(
+        [sys.executable, "-m", "modelyard", "serve", str(broken), "--workers", "2", "--grpc-port", "0",
+         "--http-port", str(free_port())],
+        capture_output=True, text=True, timeout=60, env={"MODELYARD_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
     assert result.returncode == 3
     assert "a worker could not start (see above); stopping" in result.stderr
     assert "starting another" not in result.stderr

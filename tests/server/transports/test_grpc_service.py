@@ -150,3 +150,13 @@ def test_load_names_a_version_in_its_parameters(server: Server) -> None:
             load(request("7"), timeout=30)
     assert raised.value.code() == grpc.StatusCode.NOT_FOUND
     assert "tabular/7" in (raised.value.details() or "")
+
+
+def test_a_second_server_cannot_take_the_first_ones_grpc_port(
+    server: Server, model_folder: Path, tmp_path: Path
+) -> None:
+    """Both bound it (SO_REUSEPORT, one user) and gRPC calls reached either server at random."""
+    from modelyard.testing import start_server
+
+    with pytest.raises(RuntimeError, match=f"cannot listen on 127.0.0.1:{server.grpc_port}"):
+        start_server([str(model_folder / "tabular"), "--grpc-port", str(server.grpc_port)], tmp_path / "home")

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import sys
 
-from modelyard.server.process import prefork
-from modelyard.server.process.common import module_argv, start_follower, stop_follower
+from modelyard.server.process import listeners, prefork
+from modelyard.server.process.common import module_argv, spec_fields, start_follower, stop_follower
 from modelyard.server.process.http_worker import run_http
 
 
@@ -21,6 +21,7 @@ def launcher_argv(spec_file: str, host: str, port: int, workers: int, drain_s: i
 
 
 def serve(spec_file: str, host: str, port: int, workers: int, drain_s: int = 30) -> None:
+    listeners.owned(host, int(spec_fields(spec_file).get("grpc_port") or 0))  # every worker's gRPC reuses it
     if workers > 1 and prefork.supported():
         prefork.serve(spec_file, host, port, workers, drain_s)  # never returns: this process becomes the supervisor
     follower = start_follower(spec_file)

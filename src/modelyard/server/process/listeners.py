@@ -40,12 +40,17 @@ def bind(host: str, port: int, reuse_port: bool = False) -> socket.socket:
     return sock
 
 
+def owned(host: str, port: int) -> None:
+    """Exit with one line unless the port is free. Anyone on it, another modelyard server included, fails this
+    plain bind; a reuse-port bind alone (our workers' sockets, gRPC's) would join a server of the same user and
+    split its traffic without a word."""
+    if port:
+        bind(host, port).close()
+
+
 def per_worker(host: str, port: int, count: int) -> list[socket.socket]:
     """`count` listeners on one port (port 0: the one the first is given)."""
-    if port:
-        # Anyone on the port, another modelyard server included, fails this plain bind: a reuse-port bind alone
-        # would join a server of the same user and split its traffic without a word.
-        bind(host, port).close()
+    owned(host, port)
     first = bind(host, port, reuse_port=True)
     port = first.getsockname()[1]
     return [first, *(bind(host, port, reuse_port=True) for _ in range(count - 1))]
