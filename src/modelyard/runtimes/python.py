@@ -1,13 +1,22 @@
 """Custom Python models: a class with `load()` and `predict(inputs) -> outputs`, shipped with its source files.
 
-Loading imports the user's code, so python packages are `trusted_only`. The package's `code/` folder goes on
-`sys.path` so the class can import its sibling modules.
+Loading imports the user's code, so python packages are `trusted_only`. The package's `code/` folder is on
+`sys.path` while the class is imported, so it can import its sibling modules, and only then:
+
+- each version's code is its own: the modules imported from its folder leave `sys.modules` once the class is
+  loaded (the class keeps them alive), so version 2's `model.py` is not version 1's, whatever their names;
+  version 1's code had answered for version 2 after an alias move.
+- only source is imported, never bytecode: a package's digest does not cover `__pycache__`, and a planted `.pyc`
+  was run. Imports made later, inside `predict`, are not isolated: import what the model needs when it loads.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
+import os
 import sys
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,15 +28,44 @@ from modelyard.manifest import Manifest
 from modelyard.runtimes.base import Tensors
 from modelyard.signature import Signature
 
+_IMPORTING = threading.Lock()  # sys.path and sys.modules are the process's: one package's import at a time
+
+
+class SourceOnlyLoader(importlib.machinery.SourceFileLoader):
+    """Compiles the source it is given; never reads or writes `__pycache__`."""
+
+    def get_code(self, fullname: str) -> Any:
+        path = self.get_filename(fullname)
+        return compile(self.get_data(path), path, "exec", dont_inherit=True)
+
+
+def import_isolated(code_dir: Path, module_name: str) -> Any:
+    """Import `module_name` from `code_dir` alone, from source, and leave no module of that folder behind."""
+    entry = str(code_dir)
+    with _IMPORTING:
+        shadowed = {n: m for n, m in sys.modules.items() if n == module_name or n.startswith(f"{module_name}.")}
+        for name in shadowed:
+            del sys.modules[name]  # another package's module of the same name must not answer this import
+        sys.path.insert(0, entry)
+        sys.path_importer_cache[entry] = importlib.machinery.FileFinder(entry, (SourceOnlyLoader, [".py"]))
+        before = set(sys.modules)
+        try:
+            return importlib.import_module(module_name)
+        finally:
+            sys.path.remove(entry)
+            sys.path_importer_cache.pop(entry, None)
+            for name in set(sys.modules) - before:
+                if str(getattr(sys.modules[name], "__file__", "") or "").startswith(entry + os.sep):
+                    del sys.modules[name]
+            sys.modules.update(shadowed)
+
 
 def load_class(code_dir: Path, spec: str) -> type[Any]:
     module_name, _, class_name = spec.partition(":")
     if not module_name or not class_name:
         raise InvalidPackage(f"python_class: {spec!r} is not of the form module:Class")
-    if str(code_dir) not in sys.path:
-        sys.path.insert(0, str(code_dir))
     try:
-        module = importlib.import_module(module_name)
+        module = import_isolated(code_dir, module_name)
     except Exception as exc:
         raise InvalidPackage(f"python_class: cannot import {module_name!r} from {code_dir}: {exc}") from None
     cls = getattr(module, class_name, None)
