@@ -38,8 +38,12 @@ test-fast: env  # in-process tests only: no server process, CLI or fresh interpr
 demo: env
 	$(BIN)/modelyard demo
 
-proto: env  # regenerate the gRPC modules from protocol/grpc/grpc_predict_v2.proto
-	cd src/modelyard/protocol/grpc && ../../../../$(BIN)/python -m grpc_tools.protoc -I. --python_out=. \
+# Regenerate the gRPC modules from protocol/grpc/grpc_predict_v2.proto with protoc 30 (grpcio-tools 1.72), in a
+# venv of its own: its code loads on Protobuf 6.30 and later, which keeps modelyard installable beside tritonclient.
+proto:
+	test -x .proto-venv/bin/python || $(PYTHON) -m venv .proto-venv
+	.proto-venv/bin/python -m pip install -q 'grpcio-tools==1.72.1'
+	cd src/modelyard/protocol/grpc && ../../../../.proto-venv/bin/python -m grpc_tools.protoc -I. --python_out=. \
 		--pyi_out=. grpc_predict_v2.proto
 
 bench: env
