@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "package": ("modelyard.cli.package", "package", False),
     "serve": ("modelyard.cli.serve", "serve", False),
     "servers": ("modelyard.cli.servers", "servers", False),
+    "gc": ("modelyard.cli.gc", "gc", False),
     "bench": ("modelyard.cli.bench", "bench", False),
     "profile": ("modelyard.cli.profile", "profile", False),
     "demo": ("modelyard.cli.app", "demo", False),

@@ -9,11 +9,15 @@ an object store has no folders to land inside, so the files move one by one, eac
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
+import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +45,17 @@ def _filesystem(url: str) -> tuple[Any, str]:
         raise StorageError(f"artifact store {url!r}: {exc}") from None
 
 
+def _mtime(info: Mapping[str, Any]) -> float:
+    """When an entry was last written, from what its filesystem reports (a local disk, memory, object stores)."""
+    for key in ("mtime", "LastModified", "last_modified", "created", "updated"):
+        value = info.get(key)
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, datetime):
+            return value.timestamp()
+    return time.time()  # unknown: as young as can be, so it is kept
+
+
 class ArtifactStore:
     def __init__(self, url: str, fs: Any = None) -> None:
         if fs is None:
@@ -60,6 +75,7 @@ class ArtifactStore:
         sha, size = package_digest(folder)
         target = self._key(sha)
         if self.fs.exists(target):
+            self._touch(target)  # reused now: garbage collection leaves it alone while its version is registered
             return StoredPackage(self.uri_of(sha), sha, size, created=False)
         tmp = f"{self.root}/tmp/{sha}-{uuid.uuid4().hex}"
         try:
@@ -95,6 +111,29 @@ class ArtifactStore:
 
     def _is_local(self) -> bool:
         return "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
+
+    def _touch(self, key: str) -> None:
+        if self._is_local():
+            with contextlib.suppress(OSError):
+                os.utime(key)
+
+    def stored(self) -> dict[str, float]:
+        """Each package's digest and when it was last written or reused (seconds since the epoch)."""
+        return self._ages(f"{self.root}/packages")
+
+    def temporary(self) -> dict[str, float]:
+        """Each copy under `tmp/` (a registration under way, or one that was killed) and when it was written."""
+        return self._ages(f"{self.root}/tmp")
+
+    def delete_temporary(self, name: str) -> None:
+        self._remove(f"{self.root}/tmp/{name}")
+
+    def _ages(self, folder: str) -> dict[str, float]:
+        try:
+            entries = self.fs.ls(folder, detail=True) if self.fs.exists(folder) else []
+        except OSError as exc:
+            raise StorageError(f"cannot list {folder}: {exc}") from exc
+        return {str(e["name"]).rstrip("/").rsplit("/", 1)[-1]: _mtime(e) for e in entries}
 
     def _remove(self, key: str) -> None:
         try:

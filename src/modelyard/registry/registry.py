@@ -11,6 +11,7 @@ import contextlib
 import getpass
 import shutil
 import tempfile
+import time
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,6 +32,7 @@ from modelyard.registry.entities import (
     ServerRecord,
     VersionFilter,
 )
+from modelyard.registry.garbage import Garbage, collect
 from modelyard.registry.store import RegistryStore
 from modelyard.settings import Settings
 from modelyard.uri import ModelRef, check_alias, check_name, parse_ref
@@ -193,6 +195,20 @@ class Registry:
         return self.artifacts.fetch(version.artifact_uri, version.sha256, dest)
 
     # -- changing ------------------------------------------------------------------------------------------------
+
+    def garbage(self, min_age_s: float = 3600.0, now: float | None = None) -> Garbage:
+        """What the artifact store holds that no version needs (`modelyard gc`): see `registry/garbage.py`."""
+        at = time.time() if now is None else now
+        stored, leftovers = self.artifacts.stored(), self.artifacts.temporary()
+        return collect(stored, self.store.artifacts_in_use(), leftovers, at, min_age_s)
+
+    def collect_garbage(self, garbage: Garbage) -> None:
+        """Delete what `garbage` found, checking each package once more: a registration may have claimed it since."""
+        for sha in garbage.packages:
+            if not self.store.artifact_in_use(sha):
+                self.artifacts.delete_package(sha)
+        for name in garbage.temporary:
+            self.artifacts.delete_temporary(name)
 
     def delete_version(self, ref: str | ModelRef, force: bool = False) -> ModelVersion:
         ref = parse_ref(ref) if isinstance(ref, str) else ref

@@ -60,6 +60,10 @@ class RegistryStore(ABC):
     def artifact_in_use(self, sha256: str) -> bool: ...
 
     @abstractmethod
+    def artifacts_in_use(self) -> set[str]:
+        """The digests of every version's package."""
+
+    @abstractmethod
     def resolve_alias(self, name: str, alias: str) -> int: ...
 
     @abstractmethod

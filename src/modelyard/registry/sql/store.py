@@ -233,3 +233,7 @@ class SqlAlchemyStore(AliasOps, ServerOps, RegistryStore):
     def artifact_in_use(self, sha256: str) -> bool:
         with self._session() as s:
             return bool(s.scalar(select(func.count()).where(ModelVersionRow.sha256 == sha256)))
+
+    def artifacts_in_use(self) -> set[str]:
+        with self._session() as s:
+            return set(s.scalars(select(ModelVersionRow.sha256).distinct()))
