@@ -114,6 +114,14 @@ def test_delete_refused_while_aliased(tmp_path: Path, mlp_path: Path) -> None:
     assert_one_line_error(run(home, "models", "show", "fraud/1", ok=False), 3, "no version 1")
 
 
+def test_serve_refuses_a_tampered_stored_package(tmp_path: Path, mlp_path: Path) -> None:
+    home = tmp_path / "home"
+    run(home, "models", "register", str(mlp_path), "--name", "m")
+    (stored,) = (home / "artifacts" / "packages").iterdir()
+    (stored / "model.onnx").write_bytes(b"swapped")
+    assert_one_line_error(run(home, "serve", "m/1", ok=False), 8, "the stored package of models:/m/1 is damaged")
+
+
 def test_serving_beyond_loopback_with_control_open_is_refused(tmp_path: Path, mlp_path: Path) -> None:
     proc = run(tmp_path / "home", "serve", str(mlp_path), "--host", "0.0.0.0", ok=False)
     assert_one_line_error(proc, 2, "--control-token")

@@ -1,10 +1,12 @@
+import os
 from pathlib import Path
 
 import pytest
 
 from modelyard.errors import NotFound, StorageError
+from modelyard.packaging import digest
 from modelyard.packaging.digest import package_digest
-from modelyard.registry import ArtifactStore
+from modelyard.registry import ArtifactStore, Registry
 
 
 def make_package(folder: Path, content: str = "weights") -> Path:
@@ -77,3 +79,25 @@ def test_memory_filesystem_url_works(tmp_path: Path) -> None:
     assert stored.uri.startswith("memory://")
     assert store.local_path(stored.sha256) is None
     assert (store.fetch(stored.uri, stored.sha256, tmp_path / "copy") / "model.bin").read_text() == "weights"
+
+
+def test_a_swapped_file_in_the_store_is_refused_before_it_is_served(
+    registry: Registry, mlp_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A local store is served in place; a swapped model.onnx there was served without a word."""
+    version = registry.register(mlp_path, name="m")
+    cache = tmp_path / "cache"
+    hashed: list[Path] = []
+    real = digest.file_sha256
+    monkeypatch.setattr(digest, "file_sha256", lambda p: hashed.append(p) or real(p))
+    _, folder = registry.package_path("m/1", cache)
+    assert hashed  # verified once...
+    hashed.clear()
+    registry.package_path("m/1", cache)
+    assert hashed == []  # ...and not hashed again while its files are the same (a restart stays fast)
+    model = folder / "model.onnx"
+    stat = model.stat()
+    model.write_bytes(bytes(reversed(model.read_bytes())))  # the same size
+    os.utime(model, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # and the same time: only its ctime tells
+    with pytest.raises(StorageError, match=f"the stored package of {version.uri} is damaged"):
+        registry.package_path("m/1", cache)

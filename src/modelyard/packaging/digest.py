@@ -6,8 +6,13 @@ registry's storage stack (fsspec).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
+import os
 from pathlib import Path
+
+from modelyard.errors import StorageError
 
 _SKIP = {"__pycache__", ".DS_Store"}
 
@@ -30,3 +35,31 @@ def package_digest(folder: Path) -> tuple[str, int]:
         digest.update(f"{rel}\0{file_sha256(path)}\n".encode())
         size += path.stat().st_size
     return digest.hexdigest(), size
+
+
+def file_identity(folder: Path) -> list[list[object]]:
+    """Each file's path and identity: size, modification and change times, inode. Writing a file or resetting its
+    times changes its change time (ctime), which no caller can set."""
+    out: list[list[object]] = []
+    for path in package_files(folder):
+        st = path.stat()
+        out.append([path.relative_to(folder).as_posix(), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino])
+    return out
+
+
+def verify_package(folder: Path, sha256: str, stamps: Path, what: str = "the package") -> None:
+    """Raise StorageError unless `folder` holds the package `sha256` (`what` names it in the message, without the
+    folder: callers of a server see it). Hashed once; the files' identity is then kept in `stamps/<sha256>.json`,
+    and while it matches, the folder is not hashed again (a restart stays fast)."""
+    stamp = stamps / f"{sha256}.json"
+    identity = file_identity(folder)
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(stamp.read_text()) == identity:
+            return
+    got, _ = package_digest(folder)
+    if got != sha256:
+        raise StorageError(f"{what} is damaged: its digest is {got}, the registry expects {sha256}")
+    stamps.mkdir(parents=True, exist_ok=True)
+    tmp = stamp.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(identity))
+    os.replace(tmp, stamp)

@@ -20,6 +20,7 @@ from typing import Any
 from modelyard.errors import InvalidArgument, NotFound
 from modelyard.manifest import parse_manifest, read_manifest, write_manifest
 from modelyard.packaging.builder import build_package, is_package, validate_package
+from modelyard.packaging.digest import verify_package
 from modelyard.packaging.importers import from_mlflow, from_triton_version, triton_versions
 from modelyard.packaging.input_examples import ExampleSource
 from modelyard.registry.artifacts import ArtifactStore, StoredPackage
@@ -252,11 +253,14 @@ class Registry:
         return [r for r in self.store.list_servers(since) if model is None or r.serves(model.partition("@")[0])]
 
     def package_path(self, ref: str | ModelRef | ModelVersion, cache_dir: Path) -> tuple[ModelVersion, Path]:
-        """A local folder holding the version's package: the store itself when local, else a verified copy.
-        Given a version already read, it is not read again."""
+        """A local folder holding the version's package, checked against its digest: the store itself when local
+        (a swapped model.onnx there was served), else a copy. Hashed once per change of its files
+        (`packaging/digest.verify_package`), so a restart does not hash every model again. Given a version already
+        read, it is not read again."""
         version = ref if isinstance(ref, ModelVersion) else self.get(ref)
         local = self.artifacts.local_path(version.sha256)
         if local is not None:
+            verify_package(local, version.sha256, cache_dir / "verified", f"the stored package of {version.uri}")
             return version, local
         cached = cache_dir / version.sha256
         if not cached.is_dir():
@@ -265,4 +269,5 @@ class Registry:
                 self.artifacts.fetch(version.artifact_uri, version.sha256, cached)
         if not cached.is_dir():
             raise NotFound(f"package of {version.uri} could not be fetched")
+        verify_package(cached, version.sha256, cache_dir / "verified", f"the cached package of {version.uri}")
         return version, cached
