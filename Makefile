@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CODE   := src tests benchmarks
 
-.PHONY: env test test-fast lint format demo bench proto clean
+.PHONY: env test test-fast compat lint format demo bench proto clean
 
 env: $(STAMP)
 
@@ -31,6 +31,9 @@ format: env
 
 test: lint
 	$(BIN)/pytest
+
+compat:  # modelyard beside the latest tritonclient[all] and kserve, in a fresh venv (downloads them; about 2 min)
+	bash tests/compat/beside_triton_and_kserve.sh
 
 test-fast: env  # in-process tests only: no server process, CLI or fresh interpreter (about a minute)
 	$(BIN)/pytest -m "not e2e"

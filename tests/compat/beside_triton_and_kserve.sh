@@ -25,7 +25,7 @@ from modelyard import examples
 from modelyard.packaging import build_package
 
 work = Path(sys.argv[1])
-build_package(examples.mlp_onnx(work / "m.onnx"), work / "tabular")
+build_package(examples.mlp_onnx(work / "m.onnx"), work / "tabular", name="tabular")
 ports = []
 for _ in range(2):
     with socket.socket() as s:
