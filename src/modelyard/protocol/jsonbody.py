@@ -40,7 +40,9 @@ def load(head: bytes | memoryview) -> Any:
         except orjson.JSONDecodeError as exc:
             raise InvalidArgument(f"malformed JSON: {exc}") from None
     raw = bytes(head)
-    if raw.count(b",") >= MAX_VALUES - 1:
+    # Counting commas costs 1 ms a MB (250 µs of a W2 body's 870), so only a body that could hold such an array
+    # is counted: one of MAX_VALUES elements takes at least 2 * MAX_VALUES - 1 bytes ("0,0,...,0").
+    if len(raw) >= 2 * MAX_VALUES - 1 and raw.count(b",") >= MAX_VALUES - 1:
         raise PayloadTooLarge(
             f"the JSON body holds {MAX_VALUES - 1:,} or more values, more than the JSON reader takes; "
             "send tensors this large with the binary tensor extension"
