@@ -123,20 +123,30 @@ def _from_python(where: str, data: Any, datatype: str) -> np.ndarray:
         array[:] = [v.encode() for v in flat]
         return array
     try:
-        return _no_null(where, np.asarray(data, dtype=to_numpy(datatype)))
+        return _no_null(where, np.asarray(data, dtype=to_numpy(datatype)), data)
     except (ValueError, TypeError, OverflowError) as exc:
         error = exc
     if any(isinstance(v, list) for v in data):  # ragged nesting: read the elements in order, as Triton does
         try:
-            return _no_null(where, np.asarray(_flatten(data), dtype=to_numpy(datatype)))
+            flat = _flatten(data)
+            return _no_null(where, np.asarray(flat, dtype=to_numpy(datatype)), flat)
         except (ValueError, TypeError, OverflowError) as exc:
             error = exc
     raise InvalidArgument(f"{where}.data: not a valid list of {datatype} values ({error})")
 
 
-def _no_null(where: str, array: np.ndarray) -> np.ndarray:
-    """JSON has no NaN, so a NaN in a float tensor read from JSON was a `null`, which numpy turns into NaN."""
-    if array.dtype.kind == "f" and np.isnan(array).any():
+def _no_null(where: str, array: np.ndarray, data: list[Any]) -> np.ndarray:
+    """JSON has no NaN, so a NaN in a float tensor read from JSON was a `null`, which numpy turns into NaN. A flat
+    list of numbers adds up (0.4 µs for W1's 32) and so holds no null; only a list that does not (nesting, a None)
+    has its array looked at (3 µs)."""
+    if array.dtype.kind != "f":
+        return array
+    try:
+        sum(data)
+        return array
+    except (TypeError, OverflowError):
+        pass
+    if np.isnan(array).any():
         raise InvalidArgument(f"{where}.data: null is not a number")
     return array
 
