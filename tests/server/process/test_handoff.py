@@ -10,6 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 
@@ -88,28 +89,45 @@ def test_stopping_before_the_handover_stops_the_cli_too(tmp_path: Path) -> None:
     assert not psutil.pid_exists(cli) or psutil.Process(cli).status() == psutil.STATUS_ZOMBIE
 
 
-def test_the_started_process_is_the_server_and_the_cli_is_gone(model_folder: Path, tmp_path: Path) -> None:
-    server = start_server([str(model_folder / "tabular"), "--grpc-port", "0"], tmp_path / "home")
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_started_process_supervises_its_workers_and_the_cli_is_gone(
+    model_folder: Path, tmp_path: Path, workers: int
+) -> None:
+    """The parent preloads the server's stack before it knows the worker count, then supervises only: one worker
+    too, so that a worker that dies is replaced."""
+    args = [str(model_folder / "tabular"), "--workers", str(workers), "--grpc-port", "0"]
+    server = start_server(args, tmp_path / "home")
     try:
-        # the CLI exits right after handing over; its parent reaps it
-        wait_until(lambda: psutil.Process(server.process.pid).children() == [], 10, what="the CLI reaped")
-        listening = {c.laddr.port for c in psutil.Process(server.process.pid).net_connections() if c.status == "LISTEN"}
-        assert server.port in listening
+        supervisor = psutil.Process(server.process.pid)
+        # ready means one worker answers; another may still be loading; the CLI exits right after handing over
+        wait_until(lambda: len(with_runtime(supervisor.children())) == workers, 30, what="the workers, loaded")
+        wait_until(lambda: len(supervisor.children()) == workers, 10, what="the CLI reaped")
+        assert with_runtime([supervisor]) == []
+        for worker in supervisor.children():
+            assert server.port in {c.laddr.port for c in worker.net_connections() if c.status == "LISTEN"}
     finally:
         stop_server(server)
     assert server.process.returncode == 0  # drained on SIGTERM and exited cleanly
 
 
-def test_a_supervisor_of_several_workers_carries_no_runtime(model_folder: Path, tmp_path: Path) -> None:
-    """The parent preloads the server's stack before it knows the worker count; with workers it supervises only."""
-    server = start_server([str(model_folder / "tabular"), "--workers", "2", "--grpc-port", "0"], tmp_path / "home")
+def test_a_single_worker_that_dies_is_replaced(model_folder: Path, tmp_path: Path) -> None:
+    """With the default single worker nothing restarted it: one request that crashed it took the server down."""
+    server = start_server([str(model_folder / "tabular"), "--grpc-port", "0"], tmp_path / "home")
     try:
         supervisor = psutil.Process(server.process.pid)
-        # ready means one worker answers; the other may still be loading
-        wait_until(lambda: len(with_runtime(supervisor.children())) == 2, 30, what="two workers with the runtime")
-        assert with_runtime([supervisor]) == []
-        zombies = [p for p in supervisor.children() if p.status() == psutil.STATUS_ZOMBIE]
-        assert zombies == []  # the CLI was reaped before the process became the launcher
+        wait_until(lambda: len(with_runtime(supervisor.children())) == 1, 30, what="the worker, loaded")
+        (victim,) = supervisor.children()
+        victim.kill()
+        row = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 32], "data": [0.5] * 32}]}
+
+        def served_again() -> bool:
+            try:
+                return httpx.post(f"{server.url}/v2/models/tabular/infer", json=row, timeout=2).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(served_again, 30, 0.1, what="a replacement serving")
+        assert victim.pid not in {p.pid for p in supervisor.children()}
     finally:
         stop_server(server)
 

@@ -1,9 +1,10 @@
 """How a serving process serves a spec: `python -m modelyard.server.process.launch SPEC HOST PORT WORKERS DRAIN_S`.
 
 `modelyard serve` resolves models and writes the spec; the process it started then serves it (handoff.py), or,
-where it could not fork, `execve`s into this module. One worker: uvicorn in this process, without a supervisor.
-Several: forked once the server's stack is imported, under the lean supervisor (prefork.py, supervisor.py);
-where fork or sigtimedwait is missing, uvicorn's own supervisor spawns them. Neither the supervisor nor the
+where it could not fork, `execve`s into this module. Its workers, one or several, are forked once the server's
+stack is imported, under the lean supervisor (prefork.py, supervisor.py), which replaces a worker that dies: a
+single unsupervised worker that crashed took the server down. Where fork or sigtimedwait is missing, one worker
+runs uvicorn in this process and several are spawned by uvicorn's own supervisor. Neither the supervisor nor the
 workers carry the CLI's or the registry's imports.
 """
 
@@ -22,7 +23,7 @@ def launcher_argv(spec_file: str, host: str, port: int, workers: int, drain_s: i
 
 def serve(spec_file: str, host: str, port: int, workers: int, drain_s: int = 30) -> None:
     listeners.owned(host, int(spec_fields(spec_file).get("grpc_port") or 0))  # every worker's gRPC reuses it
-    if workers > 1 and prefork.supported():
+    if prefork.supported():  # one worker too: a worker that dies is replaced, whatever the count
         prefork.serve(spec_file, host, port, workers, drain_s)  # never returns: this process becomes the supervisor
     follower = start_follower(spec_file)
     try:

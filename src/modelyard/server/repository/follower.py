@@ -173,6 +173,9 @@ def main(spec_path: str, parent_pid: int) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    # Started by the supervisor, this process inherits its mask, which blocks the stop signals (a mask survives
+    # fork and exec): unblocked here, or a stop waits until it is killed and the server's entry is never withdrawn.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     try:
         follower.run()
     finally:
