@@ -101,3 +101,24 @@ def test_a_swapped_file_in_the_store_is_refused_before_it_is_served(
     os.utime(model, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # and the same time: only its ctime tells
     with pytest.raises(StorageError, match=f"the stored package of {version.uri} is damaged"):
         registry.package_path("m/1", cache)
+
+
+def test_a_fetched_copy_is_hashed_once_and_a_tampered_one_refused(
+    mlp_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelyard.registry.sql import SqlAlchemyStore
+
+    store = ArtifactStore(f"memory://fetched-{tmp_path.name}")
+    with Registry(SqlAlchemyStore(f"sqlite:///{tmp_path / 'r.db'}"), store) as registry:
+        version = registry.register(mlp_path, name="m")
+        hashed: list[Path] = []
+        real = digest.file_sha256
+        monkeypatch.setattr(digest, "file_sha256", lambda p: hashed.append(p) or real(p))
+        _, copy = registry.package_path("m/1", tmp_path / "cache")
+        fetch_hashes = len(hashed)
+        assert fetch_hashes  # the fetch checks what it copies...
+        registry.package_path("m/1", tmp_path / "cache")
+        assert len(hashed) == fetch_hashes  # ...and neither it nor the next start hash it again
+        (copy / "model.onnx").write_bytes(b"swapped")
+        with pytest.raises(StorageError, match=f"the cached package of {version.uri} is damaged"):
+            registry.package_path("m/1", tmp_path / "cache")

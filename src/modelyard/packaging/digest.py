@@ -59,7 +59,14 @@ def verify_package(folder: Path, sha256: str, stamps: Path, what: str = "the pac
     got, _ = package_digest(folder)
     if got != sha256:
         raise StorageError(f"{what} is damaged: its digest is {got}, the registry expects {sha256}")
+    remember_package(folder, sha256, stamps, identity)
+
+
+def remember_package(folder: Path, sha256: str, stamps: Path, identity: list[list[object]] | None = None) -> None:
+    """Record that `folder` holds `sha256` as its files are now, for one that was just checked (a fetch hashes
+    what it copies): the next `verify_package` need not hash it."""
     stamps.mkdir(parents=True, exist_ok=True)
+    stamp = stamps / f"{sha256}.json"
     tmp = stamp.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(identity))
+    tmp.write_text(json.dumps(file_identity(folder) if identity is None else identity))
     os.replace(tmp, stamp)

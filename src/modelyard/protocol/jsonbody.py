@@ -23,6 +23,9 @@ try:
 except ImportError:  # pragma: no cover - exercised only on Pythons without a simdjson wheel
     simdjson = None  # type: ignore[assignment]
 
+# simdjson's tape holds an array's length in 24 bits: longer arrays read back cut short, and converting one
+# corrupted the heap (a worker aborted on one request). A body with this many commas could hold such an array.
+MAX_VALUES = (1 << 24) - 1
 LAZY_FROM_BYTES = 4096  # below this orjson's eager decode is faster (docs/measurements.md, "JSON decoding")
 # numpy kind -> the C type simdjson writes: double, int64, uint64
 _BUFFER_TYPE: dict[str, tuple[str, type[np.generic]]] = {
@@ -67,11 +70,6 @@ def _inputs(value: Any) -> Any:
         else:
             items.append(plain(item))
     return items
-
-
-# simdjson's tape holds an array's length in 24 bits: longer arrays read back cut short, and converting one
-# corrupted the heap (a worker aborted on one request). A body with this many commas could hold such an array.
-MAX_VALUES = (1 << 24) - 1
 
 
 def is_lazy(value: Any) -> bool:

@@ -20,7 +20,7 @@ from typing import Any
 from modelyard.errors import InvalidArgument, NotFound
 from modelyard.manifest import parse_manifest, read_manifest, write_manifest
 from modelyard.packaging.builder import build_package, is_package, validate_package
-from modelyard.packaging.digest import verify_package
+from modelyard.packaging.digest import remember_package, verify_package
 from modelyard.packaging.importers import from_mlflow, from_triton_version, triton_versions
 from modelyard.packaging.input_examples import ExampleSource
 from modelyard.registry.artifacts import ArtifactStore, StoredPackage
@@ -266,7 +266,9 @@ class Registry:
         if not cached.is_dir():
             cache_dir.mkdir(parents=True, exist_ok=True)
             with contextlib.suppress(FileExistsError):  # another process fetched it first
-                self.artifacts.fetch(version.artifact_uri, version.sha256, cached)
+                self.artifacts.fetch(version.artifact_uri, version.sha256, cached)  # checks the digest as it copies
+                remember_package(cached, version.sha256, cache_dir / "verified")
+                return version, cached
         if not cached.is_dir():
             raise NotFound(f"package of {version.uri} could not be fetched")
         verify_package(cached, version.sha256, cache_dir / "verified", f"the cached package of {version.uri}")

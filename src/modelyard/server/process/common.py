@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +34,15 @@ def module_argv(module: str, *args: object) -> list[str]:
     return [sys.executable, "-m", module, *map(str, args)]
 
 
+def max_connections(spec: Mapping[str, Any]) -> int:
+    """A worker's connection limit from the spec's fields (ServeSpec.max_connections; 1000 in an older spec)."""
+    return int(spec.get("max_connections", 1000))
+
+
 def raise_fd_limit(connections: int) -> None:
     """Room for `connections` sockets and the files a server opens beside them: a soft limit of 1,024 descriptors
-    let idle sockets starve a server (every new request failed, silently). Raised up to the hard limit."""
+        let idle sockets starve a server (every new request failed, silently). Raised up to the hard limit. Per process:
+    forked workers inherit it, each holding its own connections."""
     import resource
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

@@ -21,6 +21,7 @@ from modelyard.server.process.common import (
     SPEC_ENV,
     UVICORN_PROTOCOL,
     WORKER_APP,
+    max_connections,
     raise_fd_limit,
     spec_fields,
 )
@@ -45,7 +46,7 @@ def run_http(spec_file: str, host: str, port: int, workers: int, drain_s: int) -
 
     os.environ[SPEC_ENV] = spec_file  # inherited by the worker processes uvicorn starts
     fields = spec_fields(spec_file)
-    raise_fd_limit(int(fields.get("max_connections", 1000)))
+    raise_fd_limit(max_connections(fields))
     # uvicorn drains on SIGTERM, restores the previous handler and raises the signal again "for the expected
     # behaviour": that would end a clean shutdown with status -15. The previous handler is this no-op, so a
     # drained server exits 0, as process managers and Kubernetes expect.
@@ -57,7 +58,7 @@ def uvicorn_options(drain_s: int, spec: Mapping[str, Any]) -> dict[str, Any]:
     """How every worker runs uvicorn, whoever started it; `spec`: the spec's fields (the connection limits)."""
     return {
         "timeout_keep_alive": spec.get("keep_alive_s", 5.0),  # an idle kept-alive connection closes after this
-        "limit_concurrency": spec.get("max_connections", 1000),  # past it a request is answered 503, not starved
+        "limit_concurrency": max_connections(spec),  # past it a request is answered 503, not starved
         "app": f"{WORKER_APP}:create_app",
         "factory": True,
         "loop": "uvloop",

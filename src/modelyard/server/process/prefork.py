@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from modelyard.server.process import listeners
-from modelyard.server.process.common import SPEC_ENV, raise_fd_limit, spec_fields
+from modelyard.server.process.common import SPEC_ENV, max_connections, raise_fd_limit, spec_fields
 from modelyard.server.process.http_worker import preload, uvicorn_options
 from modelyard.server.process.supervisor import STARTUP_FAILED, STOPPING, WAITED, supervisor_argv
 
@@ -42,7 +42,7 @@ def serve(spec_file: str, host: str, port: int, workers: int, drain_s: int) -> N
     # The workers share these pages (a no-op where modelyard serve's handoff preloaded them); gRPC only if served.
     fields = spec_fields(spec_file)
     preload(grpc=bool(fields.get("grpc_port")))
-    raise_fd_limit(int(fields.get("max_connections", 1000)) * workers)  # the forked workers inherit it
+    raise_fd_limit(max_connections(fields))  # each forked worker inherits it for its own connections
     sockets = listeners.per_worker(host, port, workers)  # not inheritable: the supervisor's execve closes them
     port = sockets[0].getsockname()[1]
     os.environ[SPEC_ENV] = spec_file

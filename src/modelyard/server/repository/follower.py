@@ -128,9 +128,10 @@ class Follower:
     def run(self) -> None:
         schedule = Schedule(time.monotonic())
         steps = {"follow": self.follow, "heartbeat": self.heartbeat}
-        enabled = {"follow": bool(self.spec.follow), "heartbeat": self.spec.announce}
-        for name in (n for n, on in enabled.items() if on):
-            schedule.add(name)
+        if self.spec.follow:
+            schedule.add("follow")
+        if self.spec.announce:
+            schedule.add("heartbeat")
         while self.running and os.getppid() == self.parent_pid:
             for name in schedule.due(time.monotonic()):
                 self._guarded(steps[name])
