@@ -33,7 +33,9 @@ def build_app(spec: ServeSpec, telemetry_dir: Path | None = None, spec_file: Spe
     files = SnapshotFiles(telemetry_dir) if telemetry_dir else None
     control = ModelControl(manager, spec, spec_file)
     access = ControlAccess(spec.control_token)
-    dataplane = DataPlane(manager, control, WorkerTelemetry(manager.snapshot, files), access)
+    # Idle, a worker beats a few times per the supervisor's timeout for a hung worker.
+    telemetry = WorkerTelemetry(manager.snapshot, files, ready=manager.ready, idle_period_s=spec.worker_timeout_s / 4)
+    dataplane = DataPlane(manager, control, telemetry, access)
     lifecycle = Lifecycle(spec, dataplane, control)
     return RestApp(dataplane, spec.max_body_bytes, on_startup=lifecycle.start, on_shutdown=lifecycle.stop)
 

@@ -281,3 +281,27 @@ def test_slow_model_uses_its_instance_thread() -> None:
         assert runtime.threads[0] != threading.get_ident()
 
     run(scenario())
+
+
+def test_memory_is_released_once_after_a_burst_and_an_idle_model_arms_no_timer() -> None:
+    async def scenario() -> None:
+        runtime = GatedRuntime()
+        runtime.gate.set()
+        batcher = Batcher(BatchPolicy(max_batch_size=4), [runtime], ModelStats(), "t")
+        released: list[int] = []
+        batcher.watch_idle(lambda: released.append(batcher.activity), period_s=0.02)
+        await asyncio.sleep(0.1)
+        assert released == []  # no traffic yet: nothing to release
+        assert batcher._idle_watch is None  # and no timer to wake the loop
+        for burst in (1, 2):
+            for i in range(3):
+                await batcher.submit(row(i), 1, "k")
+                await asyncio.sleep(0.005)  # less than a period: still busy
+            await until(lambda b=burst: len(released) == b)
+            assert released[-1] == 3 * burst  # after the burst's last request, not during it
+            await asyncio.sleep(0.1)
+            assert len(released) == burst  # once
+            assert batcher._idle_watch is None  # then asleep until a request
+        batcher.close()
+
+    run(scenario())

@@ -102,7 +102,10 @@ class Batcher:
         self._timer: asyncio.TimerHandle | None = None
         self._pump_scheduled = False
         self.activity = 0  # requests seen; the idle watcher compares it between ticks
-        self._idle_watch: asyncio.TimerHandle | None = None
+        self._idle_watch: asyncio.TimerHandle | None = None  # armed from a request until the model is idle
+        self._on_idle: Callable[[], None] | None = None
+        self._idle_period_s = 1.0
+        self._seen = 0  # activity at the last tick
         self._gathering = False  # inline model under load: requests wait one tick to share a batch
         self._since_probe = 0
         self.inline_below_s = inline_below_s
@@ -123,6 +126,8 @@ class Batcher:
         if self._closed:
             raise Unavailable("the model is being unloaded")
         self.activity += 1
+        if self._idle_watch is None and self._on_idle is not None:
+            self._watch_again()
         if self._idle_inline():
             self._since_probe += 1
             if self._since_probe < PROBE_EVERY:
@@ -148,22 +153,27 @@ class Batcher:
 
     def watch_idle(self, on_idle: Callable[[], None], period_s: float = 1.0) -> None:
         """Call `on_idle` (on an instance thread) once a model that had traffic has then seen none for a whole
-        period: the moment to give back memory that the largest batches left allocated."""
-        loop = asyncio.get_running_loop()
-        seen = released = self.activity
+        period: the moment to give back memory that the largest batches left allocated. The watch ticks only
+        from a request to that release, so an idle model wakes nobody (each wake of an idle worker costs about as
+        much CPU as the rest of its idle second)."""
+        self._on_idle, self._idle_period_s = on_idle, period_s
+        self._seen = self.activity
 
-        def tick() -> None:
-            nonlocal seen, released
-            if self._closed:
-                return
-            if self.activity != seen:
-                seen = self.activity
-            elif self.activity != released and not self.queue and len(self.free) == self.count:
-                released = self.activity
-                loop.run_in_executor(self.pool, on_idle)
-            self._idle_watch = loop.call_later(period_s, tick)
+    def _watch_again(self) -> None:
+        self._idle_watch = asyncio.get_running_loop().call_later(self._idle_period_s, self._idle_tick)
 
-        self._idle_watch = loop.call_later(period_s, tick)
+    def _idle_tick(self) -> None:
+        self._idle_watch = None
+        if self._closed or self._on_idle is None:
+            return
+        if self.activity != self._seen:
+            self._seen = self.activity  # requests came during the period: look again after the next
+        elif self.queue or len(self.free) != self.count:
+            pass  # quiet, but still working
+        else:
+            asyncio.get_running_loop().run_in_executor(self.pool, self._on_idle)
+            return  # asleep until the next request arms the watch
+        self._watch_again()
 
     def _idle_inline(self) -> bool:
         """Nothing queued or running, and batches are cheaper inline than on a thread: run this request now.

@@ -20,6 +20,7 @@ from typing import Any
 SECONDS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_SIZES = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0)
 STALE_S = 10.0
+PROCESS = "__process__"  # a snapshot's key for its process, beside one per model version
 
 
 @dataclass(slots=True)
@@ -95,6 +96,7 @@ class SnapshotFiles:
         os.utime(self.own)
 
     def others(self) -> list[dict[str, Any]]:
+        """The snapshots of the other live workers (of every worker, for a reader that is not one)."""
         now = time.time()
         found = []
         for path in self.folder.glob("*.json"):

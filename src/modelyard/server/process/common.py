@@ -8,8 +8,10 @@ Which process serves, and how, is launch.py's choice; how a worker runs uvicorn 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -51,6 +53,17 @@ def raise_fd_limit(connections: int) -> None:
         top = wanted if hard == resource.RLIM_INFINITY else min(hard, wanted)
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (top, hard))
+
+
+def signal_on_parent_death(signum: int = signal.SIGTERM) -> None:
+    """Linux: have the kernel send `signum` to this process when its parent dies, however it dies, so that
+    nothing of a server outlives its supervisor. Elsewhere a no-op (callers also watch their parent's PID)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signum)
+
+
+PR_SET_PDEATHSIG = 1
 
 
 def telemetry_dir(spec_file: str | Path) -> Path:

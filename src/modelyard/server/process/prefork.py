@@ -14,7 +14,6 @@ none of the imports to fork from, which costs the replacement half a second, onc
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import socket
@@ -24,11 +23,15 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from modelyard.server.process import listeners
-from modelyard.server.process.common import SPEC_ENV, max_connections, raise_fd_limit, spec_fields
+from modelyard.server.process.common import (
+    SPEC_ENV,
+    max_connections,
+    raise_fd_limit,
+    signal_on_parent_death,
+    spec_fields,
+)
 from modelyard.server.process.http_worker import preload, uvicorn_options
 from modelyard.server.process.supervisor import STARTUP_FAILED, STOPPING, WAITED, supervisor_argv
-
-PR_SET_PDEATHSIG = 1
 
 
 def supported() -> bool:
@@ -79,9 +82,11 @@ def run_worker(
         _die_with_parent()
         import uvicorn
 
+        from modelyard.server.process.uvicorn_server import LeanServer
+
         config = uvicorn.Config(**uvicorn_options(drain_s, spec_fields(os.environ[SPEC_ENV])))
         config.load()
-        server = uvicorn.Server(config)
+        server = LeanServer(config)
         for signum in STOPPING:
             # Before uvicorn installs its own handlers, and after it restores this one and raises the signal again:
             # a stop tells uvicorn to exit (right after its startup, if it comes early), never kills the worker
@@ -103,11 +108,8 @@ def run_worker(
 
 
 def _die_with_parent() -> None:
-    """Linux: SIGTERM this worker when the supervisor dies, however it dies, so no worker outlives it."""
-    if not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    """SIGTERM this worker when the supervisor dies, so no worker outlives it."""
+    signal_on_parent_death()
     if os.getppid() == 1:  # the supervisor was already gone
         os._exit(1)
 

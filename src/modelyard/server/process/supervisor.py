@@ -1,7 +1,8 @@
 """The supervisor of forked workers (prefork.py): `python -m <this module> SPEC HOST PORT DRAIN_S PIDS`.
 
 It is what the serving process `execve`s into once its workers run, so it imports nothing of the server's stack
-(about 13 MiB RSS). It waits for signals, looking at its workers once a second: a stop signal (SIGTERM, SIGINT)
+(about 13 MiB RSS). It waits for signals, looking at its workers' heartbeats a few times per timeout (at most once a
+second, at least every 5 s; a worker's exit wakes it at once): a stop signal (SIGTERM, SIGINT)
 goes to every worker, which drains; a worker that dies otherwise is replaced; one whose event loop has not written
 its heartbeat (its telemetry file, every second) for `worker_timeout_s` is killed and replaced; one that could not
 start (exit status 3: its app failed its startup) stops the server with that status, since its replacement would
@@ -47,7 +48,7 @@ class Supervisor:
         signal.pthread_sigmask(signal.SIG_BLOCK, WAITED)  # already, when prefork.serve execs into this
         deadline = float("inf")
         while self.workers:
-            info = signal.sigtimedwait(WAITED, max(0.0, min(deadline - time.monotonic(), 1.0)))
+            info = signal.sigtimedwait(WAITED, max(0.0, min(deadline - time.monotonic(), self.look_s)))
             if info is not None and info.si_signo != signal.SIGCHLD and self.stop_signal is None:
                 self.stop(info.si_signo)
                 deadline = time.monotonic() + self.drain_s + GRACE_S
@@ -57,6 +58,11 @@ class Supervisor:
             if time.monotonic() > deadline:
                 self.signal_all(signal.SIGKILL)
         return self.status
+
+    @property
+    def look_s(self) -> float:
+        """How long it sleeps when no signal comes: a hung worker is found within a quarter of the timeout."""
+        return 1.0 if self.stop_signal is not None else min(5.0, max(1.0, self.timeout_s / 4))
 
     def stop(self, signum: int, status: int = 0) -> None:
         self.stop_signal, self.status = signum, status

@@ -127,7 +127,7 @@ class ModelControl:
             await self.manager.sync(loaded_sources(self.spec))
         return True
 
-    def watch(self, interval_s: float = 0.5) -> None:
+    def watch(self, interval_s: float = 1.0) -> None:
         self._task = asyncio.create_task(self._watch(interval_s))
 
     async def _watch(self, interval_s: float) -> None:

@@ -5,6 +5,10 @@ one client per server. Every `follow_interval_s` it evaluates the follow rules a
 alias to another version, a new version under `latest:N`), rewrites the spec file; the workers see the change and
 load, warm up, switch and drain (`ModelManager.sync`). Every `heartbeat_s` it records the server's endpoints, the
 models its workers report as loaded, and readiness in the registry; on exit it withdraws the entry.
+
+What the workers have loaded, and whether they are ready, it reads from the snapshots they share with each other
+(metrics/snapshots.py), not over the server's own port: that needs no HTTP client, no log line per call, and
+nothing to configure when the port speaks TLS and asks for client certificates.
 """
 
 from __future__ import annotations
@@ -14,16 +18,17 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
-import httpx
-
 from modelyard.registry import ArtifactStore, Registry, ServedVersion, ServerRecord
 from modelyard.registry.sql import SqlAlchemyStore
+from modelyard.server.metrics.snapshots import PROCESS, SnapshotFiles
+from modelyard.server.process.common import signal_on_parent_death, telemetry_dir
 from modelyard.server.repository.sources import SourceResolver
 from modelyard.server.repository.spec import ServeSpec, SourceSpec, SpecFile
 
@@ -50,9 +55,9 @@ class Schedule:
     are waited for, so a server that announces without following sleeps between heartbeats instead of waking for
     a follow deadline that never comes (it spun at a third of a core)."""
 
-    def __init__(self, now: float, most_s: float = 0.5) -> None:
+    def __init__(self, now: float, most_s: float = 5.0) -> None:
         self.now = now
-        self.most_s = most_s  # the longest sleep: a stop or the parent's death is noticed within it
+        self.most_s = most_s  # the longest sleep: where no signal tells, the parent's death is noticed within it
         self.next: dict[str, float] = {}
 
     def add(self, step: str) -> None:
@@ -80,9 +85,8 @@ class Follower:
         self.spec = spec_file.read()
         self.resolver = SourceResolver(cache_dir, registry)
         self.started = datetime.now(UTC)
-        local = "127.0.0.1" if self.spec.host in ("0.0.0.0", "::", "") else self.spec.host
-        self.http = httpx.Client(base_url=f"http://{local}:{self.spec.http_port}", timeout=2.0, trust_env=False)
-        self.running = True
+        self.workers = SnapshotFiles(telemetry_dir(spec_file.path))
+        self.stopped = threading.Event()
         self.ready = False
 
     def follow(self) -> None:
@@ -117,13 +121,13 @@ class Follower:
         )
 
     def _observe(self) -> tuple[list[tuple[str, str]], bool]:
-        """What the workers have loaded and whether the server is ready, asked over its own HTTP port."""
-        try:
-            index = self.http.post("/v2/repository/index").json()
-            ready = self.http.get("/v2/health/ready").status_code == 200
-        except (httpx.HTTPError, ValueError):
-            return [], False
-        return [(e["name"], e["version"]) for e in index if e.get("state") == "READY"], ready
+        """What the live workers have loaded, and whether one of them is ready to answer."""
+        loaded: set[tuple[str, str]] = set()
+        ready = False
+        for snapshot in self.workers.others():
+            ready = ready or bool(snapshot.get(PROCESS, {}).get("ready_workers"))
+            loaded.update((m["name"], m["version"]) for key, m in snapshot.items() if key != PROCESS)
+        return sorted(loaded), ready
 
     def run(self) -> None:
         schedule = Schedule(time.monotonic())
@@ -132,11 +136,11 @@ class Follower:
             schedule.add("follow")
         if self.spec.announce:
             schedule.add("heartbeat")
-        while self.running and os.getppid() == self.parent_pid:
+        while not self.stopped.is_set() and os.getppid() == self.parent_pid:
             for name in schedule.due(time.monotonic()):
                 self._guarded(steps[name])
                 schedule.ran(name, time.monotonic(), self._interval(name))
-            time.sleep(schedule.wait_s(time.monotonic()))
+            self.stopped.wait(schedule.wait_s(time.monotonic()))  # a stop wakes it at once
 
     def _interval(self, step: str) -> float:
         if step == "follow":
@@ -151,12 +155,11 @@ class Follower:
             log.warning("%s failed: %s", getattr(step, "__name__", step), exc)
 
     def stop(self, *_: object) -> None:
-        self.running = False
+        self.stopped.set()
 
     def close(self) -> None:
         if self.spec.announce:
             self._guarded(lambda: self.registry.withdraw(self.spec.server_id))
-        self.http.close()
         self.registry.close()
 
 
@@ -174,6 +177,7 @@ def main(spec_path: str, parent_pid: int) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    signal_on_parent_death()  # stopped at once, not at its next look at its parent (at most `most_s` later)
     # Started by the supervisor, this process inherits its mask, which blocks the stop signals (a mask survives
     # fork and exec): unblocked here, or a stop waits until it is killed and the server's entry is never withdrawn.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
