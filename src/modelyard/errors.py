@@ -32,6 +32,17 @@ class InvalidArgument(ModelyardError):
     exit_code = 2
 
 
+class MethodNotAllowed(InvalidArgument):
+    """A route that exists, called with another method (GET on .../infer): 405 with the methods it takes."""
+
+    http_status = 405
+    grpc_code = "UNIMPLEMENTED"
+
+    def __init__(self, message: str, allow: str) -> None:
+        super().__init__(message)
+        self.allow = allow
+
+
 class InvalidPackage(InvalidArgument):
     """A model package whose manifest contradicts its artifact, or whose artifact cannot be read."""
 
@@ -52,6 +63,10 @@ class AlreadyExists(ModelyardError):
     http_status = 409
     grpc_code = "ALREADY_EXISTS"
     exit_code = 4
+
+
+class PortInUse(AlreadyExists):
+    """Another process listens on an address a server was told to use (exit 4, whatever starts the server)."""
 
 
 class FailedPrecondition(ModelyardError):

@@ -56,6 +56,12 @@ class ServerSettings(BaseModel):
         default=False,
         description="Let the repository API load models whose loading runs code (pickles, Python classes).",
     )
+    access_log: bool = Field(default=False, description="A line per HTTP request in the server's log.")
+    tls_cert: Path | None = Field(default=None, description="HTTPS and gRPC over TLS with this certificate (PEM).")
+    tls_key: Path | None = Field(default=None, description="The private key of `tls_cert` (PEM).")
+    tls_ca: Path | None = Field(
+        default=None, description="Ask every client for a certificate signed by these CAs (mutual TLS)."
+    )
 
 
 class DiscoverySettings(BaseModel):

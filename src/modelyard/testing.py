@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
+from modelyard.client.tls import Tls
+
 if TYPE_CHECKING:
     from modelyard.server.repository.spec import ServeSpec
 
@@ -101,9 +103,11 @@ def start_server(
     log: Path | None = None,
     timeout_s: float = 30,
     env: dict[str, str] | None = None,
+    tls: Tls | None = None,
 ) -> Server:
     """`modelyard serve ARGS` on a free port of 127.0.0.1, returned once ready. `home`: the MODELYARD_HOME to use
-    (default: inherited); `log`: where its output goes (default: a temporary file); `env`: variables to add."""
+    (default: inherited); `log`: where its output goes (default: a temporary file); `env`: variables to add;
+    `tls`: how to reach a server started with `--tls-cert` (its URL is then https)."""
     port = free_port()
     grpc_port = 0 if "--grpc-port" in args else free_port()
     grpc_args = [] if grpc_port == 0 else ["--grpc-port", str(grpc_port)]
@@ -117,13 +121,14 @@ def start_server(
             [sys.executable, "-m", "modelyard", "serve", *args, "--http-port", str(port), *grpc_args],
             stdout=out, stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    verify = tls.ssl_context() if tls else True
 
     def ready() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}:\n{log.read_text()}")
         try:
-            return httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200
+            return httpx.get(f"{url}/v2/health/ready", timeout=1, verify=verify).status_code == 200
         except httpx.TransportError:
             return False
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -96,6 +97,14 @@ def test_package_then_register_sklearn_warns_about_pickles(
         (["alias", "rollback", "fraud", "production"], 3, "not registered"),
         (["alias", "set", "fraud", "latest", "1"], 2, "reserved"),
         (["models", "search", "--page-token", "garbage"], 2, "page_token"),
+        # usage errors: one line, as every other error (they were Typer's five-line boxes)
+        (["alias", "set", "fraud@staging"], 2, "expected alias set NAME@ALIAS VERSION"),
+        (["alias", "set", "fraud@staging", "two"], 2, "version: expected a version number, got 'two'"),
+        (["models", "show"], 2, "models show: missing argument 'REF' (see modelyard models show --help)"),
+        (["serve", "--workers", "0"], 2, "serve: invalid value for '--workers'"),
+        (["serve", "--bogus"], 2, "serve: no such option: --bogus"),
+        (["models", "update", "fraud"], 2, "nothing to change"),
+        (["serve", "frod.onnx", "--name", "fraud"], 3, "no such file or folder: frod.onnx"),
     ],
 )
 def test_errors_are_one_line_without_traceback(
@@ -103,6 +112,53 @@ def test_errors_are_one_line_without_traceback(
 ) -> None:
     argv = [a.replace("{mlp}", str(mlp_path)) for a in args]
     assert_one_line_error(run(tmp_path / "home", *argv, ok=False), code, text)
+
+
+def test_help_fits_80_columns_names_its_values_and_the_version_is_one_line(tmp_path: Path) -> None:
+    env = {"COLUMNS": "80"}
+    shown = subprocess.run([sys.executable, "-m", "modelyard", "serve", "--help"], capture_output=True, text=True,
+                           env={**os.environ, **env, "MODELYARD_HOME": str(tmp_path)}, check=True).stdout  # fmt: skip
+    assert "--max-queue-delay-us N" in shown  # whole, where rich's columns cut it to `--max-queue-dela…`
+    assert "--http-port PORT" in shown
+    assert "--tls-cert PATH" in shown
+    assert "<" not in shown  # no `<bool>`, `<list[str]>` or `<int range>`
+    assert max(map(len, shown.splitlines())) <= 80
+    assert "How long a batch may wait" in shown  # every option says what it is for
+    version = run(tmp_path, "--version").stdout
+    assert version.startswith("modelyard ")
+    assert version.count("\n") == 1
+
+
+def test_alias_by_reference_list_and_history_numbered_per_model(tmp_path: Path, mlp_path: Path) -> None:
+    home = tmp_path / "home"
+    run(home, "models", "register", str(mlp_path), "--name", "other")
+    run(home, "alias", "set", "other@production", "1")  # an event of another model: ids no longer start at 1
+    for _ in range(2):
+        run(home, "models", "register", str(mlp_path), "--name", "fraud", "--description", "card fraud")
+    assert "fraud@staging: none → 2" in run(home, "alias", "set", "fraud@staging", "2").stdout
+    run(home, "alias", "set", "fraud", "production", "1", "--reason", "first")  # two words, as before
+    listed = json.loads(run(home, "alias", "list", "fraud", "--json").stdout)
+    assert [(a["alias"], a["version"], a["moved"]["reason"]) for a in listed] == [
+        ("production", 1, "first"),
+        ("staging", 2, ""),
+    ]
+    assert "other" in run(home, "alias", "list").stdout
+    history = run(home, "alias", "history", "fraud").stdout
+    assert "│ 2 │" in history
+    assert "│ 3 │" not in history
+    assert "production" not in run(home, "alias", "history", "fraud@staging").stdout
+    run(home, "alias", "delete", "fraud@staging")
+    assert json.loads(run(home, "models", "show", "fraud/2", "--json").stdout)["aliases"] == []
+
+
+def test_models_update_sets_the_model_description_and_tags(tmp_path: Path, mlp_path: Path) -> None:
+    home = tmp_path / "home"
+    run(home, "models", "register", str(mlp_path), "--name", "fraud", "--description", "first words")
+    assert "first words" in run(home, "models", "list").stdout  # the first version lends the model its own
+    run(home, "models", "update", "fraud", "--description", "Card fraud scorer", "--tag", "team=risk", "--tag", "t=1")
+    run(home, "models", "update", "fraud", "--untag", "t")
+    (model,) = json.loads(run(home, "models", "list", "--json").stdout)["items"]
+    assert (model["description"], model["tags"]) == ("Card fraud scorer", {"team": "risk"})
 
 
 def test_delete_refused_while_aliased(tmp_path: Path, mlp_path: Path) -> None:
@@ -166,9 +222,7 @@ def test_a_command_builds_only_itself_and_help_lists_all(tmp_path: Path) -> None
     listed = run(tmp_path, "--help").stdout
     assert all(name in listed for name in COMMANDS)
     assert "--http-port" in run(tmp_path, "serve", "--help").stdout
-    unknown = run(tmp_path, "serverz", ok=False)
-    assert unknown.returncode == 2
-    assert "No such command" in unknown.stderr
+    assert_one_line_error(run(tmp_path, "serverz", ok=False), 2, "no such command 'serverz'")
 
 
 def test_a_table_written_to_a_file_keeps_its_figures() -> None:

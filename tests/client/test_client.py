@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +14,12 @@ from modelyard.errors import (
     DeadlineExceeded,
     InvalidArgument,
     ModelyardError,
+    NoServers,
     NotFound,
     ServerUnreachable,
     Unavailable,
 )
+from modelyard.registry import Registry, ServedVersion, ServerRecord
 from modelyard.runtimes.onnx import OnnxRuntime
 from modelyard.testing import Server, free_port
 
@@ -81,6 +84,41 @@ def test_unreachable_servers_are_retried_then_reported_with_every_attempt() -> N
     # the tree: callers may catch the broad classes
     assert isinstance(raised.value, Unavailable)
     assert isinstance(raised.value, ModelyardError)
+
+
+def test_one_unreachable_server_is_named_once_per_distinct_answer() -> None:
+    """It read `http://...: http://...: ConnectError` (the transport and the attempt each named the URL), and the
+    same answer again for each retry."""
+    dead = f"http://127.0.0.1:{free_port()}"
+    with Client(dead, timeout_s=5) as client, pytest.raises(ServerUnreachable) as raised:
+        client.infer("tabular", {"x": np.ones((1, 32), np.float32)})
+    message = str(raised.value)
+    assert message.count(dead) == 1, message
+    assert "attempt(s)" in message
+
+
+def test_discovery_says_at_once_when_no_server_is_known_and_waits_for_one_starting(registry: Registry) -> None:
+    looked: list[str] = []
+    servers = registry.servers
+
+    def counted(model: str | None = None, stale_after_s: float = 30.0) -> list[ServerRecord]:
+        looked.append(str(model))
+        return servers(model, stale_after_s)
+
+    registry.servers = counted  # type: ignore[method-assign]
+    x = {"x": np.ones((1, 32), np.float32)}
+    with Client(registry=registry, timeout_s=30) as client, pytest.raises(NoServers, match="modelyard serve"):
+        client.infer("fraud@production", x)  # it waited the whole 30 s for a server nobody started
+    assert looked == ["fraud"]
+    now = datetime.now(UTC)
+    starting = ServerRecord(id="s1", http_url=f"http://127.0.0.1:{free_port()}", grpc_url="", host="h", pid=1,
+                            models=(ServedVersion("fraud", "1", ("production",)),), ready=False, started_at=now,
+                            heartbeat_at=now)  # fmt: skip
+    registry.announce(starting)
+    looked.clear()
+    with Client(registry=registry, timeout_s=1.0) as client, pytest.raises(NoServers):
+        client.infer("fraud@production", x)
+    assert len(looked) > 1  # a server is starting: worth looking again until the deadline
 
 
 def test_a_client_needs_somewhere_to_send() -> None:

@@ -13,6 +13,7 @@ import typer
 from pydantic import ValidationError
 
 from modelyard.cli.argv import command_of
+from modelyard.cli.polish import ClickException, UsageError, polish, usage_line
 from modelyard.cli.render import err, out
 from modelyard.cli.state import CliState, state
 from modelyard.errors import ModelyardError
@@ -61,6 +62,14 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'modelyard.cli.app' has no attribute {name!r}")
 
 
+def _version(shown: bool) -> None:
+    if shown:
+        from modelyard import __version__
+
+        out.print(f"modelyard {__version__}", markup=False)
+        raise typer.Exit()
+
+
 def _root(
     ctx: typer.Context,
     home: Annotated[
@@ -68,6 +77,9 @@ def _root(
         typer.Option(help="Registry home (default: $MODELYARD_HOME or ~/.modelyard).", show_default=False),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", is_eager=True, callback=_version)
+    ] = False,
 ) -> None:
     settings = Settings(home=home) if home else Settings()
     ctx.obj = CliState(settings=settings, debug=debug)
@@ -78,6 +90,7 @@ def demo(
     ctx: typer.Context,
     serve: Annotated[bool, typer.Option(help="Start the server on the production models afterwards.")] = True,
     http_port: Annotated[int | None, typer.Option(help="HTTP port (default 8000).")] = None,
+    grpc_port: Annotated[int | None, typer.Option(help="gRPC port (default 8001; 0 turns gRPC off).")] = None,
 ) -> None:
     """Build the example models, register them, set their aliases, and serve the production versions."""
     from modelyard.cli.render import models_table
@@ -95,16 +108,29 @@ def demo(
     specs, rules = SourceResolver(s.settings.home_dir / "cache", registry).resolve([], alias="production")
     port = http_port if http_port is not None else s.settings.server.http_port
     spec = serve_spec(s, specs, rules, follow=True)
+    if grpc_port is not None:
+        spec.grpc_port = grpc_port
     start_server(s, spec, s.settings.server.host, port, s.settings.server.workers, {})
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Typer handles usage errors and --help itself (standalone mode, exit 2 / 0); everything that reaches here is
-    ours to report in one line."""
+    """Every error is one line on stderr with its exit code: ours, the settings', and click's usage errors (2)."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
-        build(command_of(args))(args=args, prog_name="modelyard")
+        command = polish(typer.main.get_command(build(command_of(args))))
+        code = command.main(args=args, prog_name="modelyard", standalone_mode=False)
+        if isinstance(code, int) and code:  # --help and --version return 0; Ctrl-C 130
+            sys.exit(code)
+    except UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a group named alone (`modelyard models`): its help
+            out.print(exc.ctx.get_help(), markup=False, highlight=False)  # type: ignore[attr-defined]
+            sys.exit(0)
+        _fail(f"error: {usage_line(exc)}", exc.exit_code)  # type: ignore[attr-defined]
+    except ClickException as exc:
+        _fail(f"error: {exc.format_message()}", exc.exit_code)  # type: ignore[attr-defined]
+    except typer.Abort:
+        _fail("aborted", 130)
     except ModelyardError as exc:
         if debug:
             traceback.print_exc()

@@ -64,7 +64,7 @@ def bench(
     ] = None,
     rows: Annotated[int, typer.Option(min=1, help="Rows per request.")] = 1,
     json_tensors: Annotated[bool, typer.Option("--json-tensors", help="JSON tensors instead of binary.")] = False,
-    warmup_s: Annotated[float, typer.Option(min=0)] = 1.0,
+    warmup_s: Annotated[float, typer.Option(min=0, help="Load sent before each level is measured.")] = 1.0,
     window_s: Annotated[float, typer.Option(min=0.1, help="Measurement window.")] = 1.0,
     max_windows: Annotated[int, typer.Option(min=3, help="Stop a level after this many windows if unstable.")] = 10,
     output: Annotated[Path | None, typer.Option(help="Write the results as JSON (and CSV next to it).")] = None,

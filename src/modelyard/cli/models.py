@@ -167,6 +167,25 @@ def show(
 
 
 @app.command()
+def update(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    description: Annotated[str | None, typer.Option("--description", "-d", help="The model's description.")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="KEY=VALUE to set, repeatable.")] = None,
+    untag: Annotated[list[str] | None, typer.Option(help="KEY to remove, repeatable.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Set the model's description and tags (what `models list` shows); its versions keep their own."""
+    if description is None and not tag and not untag:
+        raise InvalidArgument("models update: nothing to change; give --description, --tag KEY=VALUE or --untag KEY")
+    model = state(ctx).registry().update_model(name, description, parse_pairs(tag, "--tag"), untag or ())
+    if as_json:
+        print_json(model)
+    else:
+        out.print(models_table([model]))
+
+
+@app.command()
 def download(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(help="Version to download.")],

@@ -98,18 +98,20 @@ def versions_table(versions: Iterable[ModelVersion]) -> Table:
 
 
 def models_table(models: Iterable[RegisteredModel]) -> Table:
-    table = Table("model", "latest", "aliases", "description", "updated")
+    table = Table("model", "latest", "aliases", "description", "tags", "updated")
     for m in models:
         aliases = ", ".join(f"{a}→{v}" for a, v in sorted(m.aliases.items()))
-        table.add_row(m.name, str(m.latest_version), aliases, m.description, _when(m.updated_at))
+        tags = ", ".join(f"{k}={v}" for k, v in sorted(m.tags.items()))
+        table.add_row(m.name, str(m.latest_version), aliases, m.description, tags, _when(m.updated_at))
     return table
 
 
 def history_table(events: Iterable[AliasEvent]) -> Table:
+    """Numbered from 1 in this listing (the events' ids count every model's moves; `--json` has them)."""
     table = Table("#", "when", "alias", "kind", "from", "to", "actor", "reason")
-    for e in events:
+    for number, e in enumerate(events, 1):
         table.add_row(
-            str(e.id),
+            str(number),
             _when(e.at),
             e.alias,
             e.kind,
@@ -118,6 +120,15 @@ def history_table(events: Iterable[AliasEvent]) -> Table:
             e.actor,
             e.reason,
         )
+    return table
+
+
+def aliases_table(rows: Iterable[tuple[str, str, int, AliasEvent | None]]) -> Table:
+    """(model, alias, version, its last move)."""
+    table = Table("model", "alias", "version", "since", "by", "reason")
+    for name, alias, version, moved in rows:
+        when, actor, reason = (_when(moved.at), moved.actor, moved.reason) if moved else ("-", "-", "")
+        table.add_row(name, alias, str(version), when, actor, reason)
     return table
 
 

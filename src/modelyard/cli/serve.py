@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import ssl
 import sys
 import uuid
 from pathlib import Path
@@ -16,7 +17,7 @@ from modelyard.cli.render import out
 from modelyard.cli.state import CliState, state
 from modelyard.errors import InvalidArgument
 from modelyard.runtimes import example_from_signature
-from modelyard.server.process import handoff
+from modelyard.server.process import handoff, listeners
 from modelyard.server.process.launch import launcher_argv
 from modelyard.server.process.memory import limit_arenas
 from modelyard.server.repository.spec import FollowRule, RegistryLink, ServeSpec, SourceSpec
@@ -38,8 +39,9 @@ def overrides(
     return changes
 
 
-def call_examples(host: str, port: int, spec: SourceSpec) -> tuple[str, str] | None:
-    """A curl line and a Python line that call the model with zeros of its signature (small inputs only)."""
+def call_examples(host: str, port: int, spec: SourceSpec, tls_cert: str = "") -> tuple[str, str] | None:
+    """A curl line and a Python line that call the model with zeros of its signature (small inputs only); over
+    HTTPS with `tls_cert`, trusted as its own CA (right for a self-signed certificate)."""
     from modelyard.manifest import read_manifest
 
     signature: Signature = read_manifest(Path(spec.package_dir)).signature
@@ -50,11 +52,12 @@ def call_examples(host: str, port: int, spec: SourceSpec) -> tuple[str, str] | N
         {"name": n, "datatype": s.datatype, "shape": list(a.shape), "data": a.ravel().tolist()}
         for (n, a), s in zip(example.items(), signature.inputs, strict=True)
     ]
-    url = f"http://{host}:{port}/v2/models/{spec.name}/infer"
+    url = f"{'https' if tls_cert else 'http'}://{host}:{port}/v2/models/{spec.name}/infer"
     body = orjson.dumps({"inputs": inputs}).decode()
-    call = f"import httpx; print(httpx.post('{url}', json={{'inputs': {inputs!r}}}).json())"
-    python = f'python -c "{call}"'
-    return f"curl -s {url} -d '{body}'", python
+    verify = f", verify=ssl.create_default_context(cafile='{tls_cert}')" if tls_cert else ""
+    call = f"import httpx; print(httpx.post('{url}', json={{'inputs': {inputs!r}}}{verify}).json())"
+    python = f'python -c "{"import ssl; " if tls_cert else ""}{call}"'
+    return f"curl -s {f'--cacert {tls_cert} ' if tls_cert else ''}{url} -d '{body}'", python
 
 
 def serve_spec(
@@ -96,7 +99,34 @@ def serve_spec(
         max_connections=server.max_connections,
         control_token=server.control_token.get_secret_value() if server.control_token else "",
         allow_trusted_loads=server.allow_trusted_loads,
-    )
+        access_log=server.access_log,
+    ).model_copy(update=tls_fields(server.tls_cert, server.tls_key, server.tls_ca))
+
+
+def tls_fields(cert: Path | None, key: Path | None, ca: Path | None) -> dict[str, str]:
+    """The spec's TLS files, checked here, where a mistake is one line: a certificate without its key, a file
+    that is missing or not PEM, a key that does not match."""
+    if cert is None and key is None:
+        if ca is not None:
+            raise InvalidArgument("--tls-ca: client certificates need TLS; give --tls-cert and --tls-key too")
+        return {}
+    if cert is None or key is None:
+        raise InvalidArgument("--tls-cert and --tls-key go together (the server's certificate and its private key)")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    for flag, path in (("--tls-cert", cert), ("--tls-key", key), ("--tls-ca", ca)):
+        if path is not None and not path.is_file():
+            raise InvalidArgument(f"{flag}: no such file: {path}")
+    try:
+        context.load_cert_chain(cert, key)
+    except ssl.SSLError as exc:
+        raise InvalidArgument(f"--tls-cert/--tls-key: cannot use them: {exc.reason or exc}") from None
+    try:
+        if ca is not None:
+            context.load_verify_locations(ca)
+    except ssl.SSLError as exc:
+        raise InvalidArgument(f"--tls-ca: cannot use it: {exc.reason or exc}") from None
+    paths = {"tls_cert": cert, "tls_key": key, "tls_ca": ca}
+    return {field: str(path.resolve()) for field, path in paths.items() if path is not None}
 
 
 def check_control(host: str, spec: ServeSpec, allow_open: bool) -> None:
@@ -136,6 +166,8 @@ def start_server(
     for model in spec.models:
         model.overrides.update(changes)
     spec = spec.model_copy(update={"workers": workers, "host": host, "http_port": port, "overrides": changes})
+    for taken in (port, spec.grpc_port):  # before the banner: its URLs would reach whoever holds the port
+        listeners.check_free(host, taken)
     path = spec.write(s.settings.home_dir / "run" / f"serve-{port}-{os.getpid()}.json")
     print_banner(spec, host, port)
     drain = max(1, round(spec.drain_timeout_s))
@@ -157,13 +189,15 @@ def print_banner(spec: ServeSpec, host: str, port: int) -> None:
         out.print(
             f"following the registry every {spec.follow_interval_s:g} s: alias moves are served without a restart"
         )
-    out.print(f"Open Inference Protocol V2 on http://{host}:{port}  (Ctrl-C stops)")
+    out.print(f"Open Inference Protocol V2 on {spec.http_scheme}://{host}:{port}  (Ctrl-C stops)")
     if spec.grpc_port:
-        out.print(f"gRPC (inference.GRPCInferenceService) on {host}:{spec.grpc_port}")
-    examples = next((c for c in (call_examples(shown, port, m) for m in spec.models) if c), None)
+        tls = " over TLS" if spec.tls_cert else ""
+        out.print(f"gRPC (inference.GRPCInferenceService) on {host}:{spec.grpc_port}{tls}")
+    examples = next((c for c in (call_examples(shown, port, m, spec.tls_cert) for m in spec.models) if c), None)
     if examples:
         out.print(f"try:\n  {examples[0]}\nor from Python:\n  {examples[1]}", soft_wrap=True, markup=False)
-    out.print(f"Triton clients work too: tritonclient.http.InferenceServerClient('{shown}:{port}')", soft_wrap=True)
+    triton = f"tritonclient.http.InferenceServerClient('{shown}:{port}'{', ssl=True' if spec.tls_cert else ''})"
+    out.print(f"Triton clients work too: {triton}", soft_wrap=True)
     sys.stdout.flush()
 
 
@@ -183,9 +217,14 @@ def serve(
     grpc_port: Annotated[int | None, typer.Option(help="gRPC port (default 8001; 0 turns gRPC off).")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="HTTP worker processes (default 1).")] = None,
     max_batch_size: Annotated[int | None, typer.Option(min=0, help="Override every model's max_batch_size.")] = None,
-    max_queue_delay_us: Annotated[int | None, typer.Option(min=0)] = None,
+    max_queue_delay_us: Annotated[
+        int | None,
+        typer.Option(min=0, help="How long a batch may wait for more requests, in µs (default: the model's)."),
+    ] = None,
     instances: Annotated[int | None, typer.Option(min=1, help="Instances per model and worker.")] = None,
-    intra_op_threads: Annotated[int | None, typer.Option(min=1)] = None,
+    intra_op_threads: Annotated[
+        int | None, typer.Option(min=1, help="Threads the runtime uses inside one operator, per instance.")
+    ] = None,
     versions: Annotated[
         str | None,
         typer.Option(help="Version policy for a model named without version or alias: latest, latest:N, all, 1,3."),
@@ -211,21 +250,35 @@ def serve(
     allow_trusted_loads: Annotated[
         bool, typer.Option(help="Let the repository API load models whose loading runs code (pickles, Python).")
     ] = False,
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="Serve HTTPS and gRPC over TLS with this certificate (PEM).")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="The private key of --tls-cert (PEM).")] = None,
+    tls_ca: Annotated[
+        Path | None, typer.Option(help="Require client certificates signed by these CAs (mutual TLS).")
+    ] = None,
+    access_log: Annotated[bool, typer.Option(help="Log a line per HTTP request.")] = False,
 ) -> None:
     """Serve models over the Open Inference Protocol V2 (HTTP, binary tensors), with dynamic batching."""
     from modelyard.server.repository.sources import SourceResolver
 
     s = state(ctx)
+    server = s.settings.server
+    tls = None  # the command line's files, checked before anything is resolved; else the settings' (serve_spec)
+    if tls_cert or tls_key or tls_ca:
+        tls = tls_fields(tls_cert or server.tls_cert, tls_key or server.tls_key, tls_ca or server.tls_ca)
     needs_registry = alias is not None or any(not Path(t).exists() for t in targets or [])
     resolver = SourceResolver(s.settings.home_dir / "cache", s.registry() if needs_registry else None)
     specs, rules = resolver.resolve(list(targets or []), name=name, alias=alias, versions=versions)
     spec = serve_spec(s, specs, rules, follow, announce)
     if grpc_port is not None:
         spec.grpc_port = grpc_port
-    server = s.settings.server
     if control_token is not None:
         spec.control_token = control_token
     spec.allow_trusted_loads = spec.allow_trusted_loads or allow_trusted_loads
+    spec.access_log = spec.access_log or access_log
+    if tls is not None:
+        spec = spec.model_copy(update=tls)
     start_server(
         s,
         spec,

@@ -2,6 +2,7 @@
 
 from modelyard.client.client import AsyncClient, Client
 from modelyard.client.policy import RetryPolicy
+from modelyard.client.tls import Tls
 from modelyard.protocol.calls import Result
 
-__all__ = ["AsyncClient", "Client", "Result", "RetryPolicy"]
+__all__ = ["AsyncClient", "Client", "Result", "RetryPolicy", "Tls"]

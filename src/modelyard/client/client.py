@@ -5,6 +5,7 @@ knows, with least-outstanding balancing, retries within a deadline, and circuit 
     client.infer("fraud@production", {"x": array})        # {"y": array}
 
     client = Client(registry=Registry.from_settings())    # discovery: live, ready servers of each model
+    client = Client("https://host:8000", tls=Tls(ca="ca.pem"))  # a server started with --tls-cert/--tls-key
 
 Both share everything but the I/O and the sleeping: endpoint choice and retry decisions (`policy.py`), request
 building and reply parsing (`modelyard.protocol.calls`), and endpoint discovery (`_Endpoints`).
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from modelyard.client.policy import Attempts, Balancer, RetryPolicy
+from modelyard.client.tls import Tls
 from modelyard.client.transports import (
     AsyncGrpcTransport,
     AsyncHttpTransport,
@@ -60,6 +62,7 @@ class _Endpoints:
         self.stale_after_s = stale_after_s
         self.fixed = Balancer([u.rstrip("/") for u in urls], policy) if urls else None
         self.found: dict[str, tuple[float, Balancer]] = {}
+        self.starting: set[str] = set()  # models with a live server not ready yet: worth waiting for
 
     def cached(self, model: str, now: float) -> Balancer | None:
         if self.fixed is not None:
@@ -67,11 +70,20 @@ class _Endpoints:
         entry = self.found.get(_name(model))
         return entry[1] if entry and now - entry[0] < self.refresh_s else None
 
+    def worth_waiting(self, model: str) -> bool:
+        """A server of the model is starting: its entry turns ready shortly. With none at all, waiting for the
+        whole deadline only delays NoServers."""
+        return _name(model) in self.starting
+
     def discover(self, model: str, now: float) -> Balancer:
         assert self.registry is not None
         servers = self.registry.servers(_name(model), stale_after_s=self.stale_after_s)
         urls = [s.http_url if self.protocol == "http" else s.grpc_url for s in servers if s.ready]
         name = _name(model)
+        if any(not s.ready for s in servers):
+            self.starting.add(name)
+        else:
+            self.starting.discard(name)
         balancer = self.found[name][1] if name in self.found else Balancer([], self.policy)
         balancer.update([u for u in urls if u])
         self.found[name] = (now, balancer)
@@ -96,11 +108,13 @@ class _BaseClient:
         stale_after_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        tls: Tls | None = None,
     ) -> None:
         if protocol not in ("http", "grpc"):
             raise InvalidArgument(f"protocol: expected 'http' or 'grpc', got {protocol!r}")
         urls = [url] if isinstance(url, str) else list(url or [])
         self.protocol = protocol
+        self.tls = tls
         self.timeout_s = timeout_s
         self.binary = binary
         self.policy = retry or RetryPolicy()
@@ -117,6 +131,11 @@ class _BaseClient:
             return infer_request(model, v, inputs, outputs)
         return encode(inputs, outputs, self.binary, path=model_path(model, v))
 
+    def _wait_for_servers(self, model: str, attempts: Attempts) -> bool:
+        if attempts.balancer.endpoints or self.clock() + DISCOVERY_RETRY_S >= attempts.deadline:
+            return False
+        return self.endpoints.worth_waiting(model)
+
     def _attempts(self, model: str, balancer: Balancer, timeout_s: float | None) -> Attempts:
         deadline = self.clock() + (timeout_s if timeout_s is not None else self.timeout_s)
         return Attempts(balancer, self.policy, deadline, model, self.rng)
@@ -127,7 +146,9 @@ class Client(_BaseClient):
 
     def __init__(self, url: str | Sequence[str] | None = None, **options: Any) -> None:
         super().__init__(url, **options)
-        self._transport: HttpTransport | GrpcTransport = HttpTransport() if self.protocol == "http" else GrpcTransport()
+        self._transport: HttpTransport | GrpcTransport = (
+            HttpTransport(self.tls) if self.protocol == "http" else GrpcTransport(self.tls)
+        )
 
     def infer(
         self,
@@ -154,7 +175,7 @@ class Client(_BaseClient):
         """As `infer`, with the name and version of the model that answered."""
         request = self._prepare(model, version, inputs, outputs)
         attempts = self._attempts(model, self._balancer(model), timeout_s)
-        while not attempts.balancer.endpoints and self.clock() + DISCOVERY_RETRY_S < attempts.deadline:
+        while self._wait_for_servers(model, attempts):
             time.sleep(DISCOVERY_RETRY_S)  # a server may be starting: its registry entry turns ready shortly
             attempts.balancer = self.endpoints.discover(model, self.clock())
         while True:
@@ -187,7 +208,7 @@ class AsyncClient(_BaseClient):
     def __init__(self, url: str | Sequence[str] | None = None, **options: Any) -> None:
         super().__init__(url, **options)
         self._transport: AsyncHttpTransport | AsyncGrpcTransport = (
-            AsyncHttpTransport() if self.protocol == "http" else AsyncGrpcTransport()
+            AsyncHttpTransport(self.tls) if self.protocol == "http" else AsyncGrpcTransport(self.tls)
         )
 
     async def infer(
@@ -213,7 +234,7 @@ class AsyncClient(_BaseClient):
     ) -> Result:
         request = self._prepare(model, version, inputs, outputs)
         attempts = self._attempts(model, await self._balancer(model), timeout_s)
-        while not attempts.balancer.endpoints and self.clock() + DISCOVERY_RETRY_S < attempts.deadline:
+        while self._wait_for_servers(model, attempts):
             await asyncio.sleep(DISCOVERY_RETRY_S)
             attempts.balancer = await asyncio.to_thread(self.endpoints.discover, model, self.clock())
         while True:

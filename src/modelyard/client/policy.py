@@ -119,7 +119,7 @@ class Attempts:
         endpoint = self.balancer.pick(now, avoid=frozenset(self.tried[-1:]))
         if endpoint is None:
             if not self.balancer.endpoints:
-                raise NoServers(f"no live server serves {self.model}")
+                raise NoServers(f"no live server serves {self.model} (start one: modelyard serve {self.model})")
             raise self._final(ServerUnreachable(f"{self.model}: every server is failing"))
         self.count += 1
         self.tried.append(endpoint.url)
@@ -136,7 +136,8 @@ class Attempts:
         """Seconds to wait before the next attempt; raises the error when it should not be retried."""
         unhealthy = isinstance(error, ServerUnreachable)
         self.balancer.done(endpoint, not unhealthy, now)
-        self.errors.append(f"{endpoint.url}: {error}")
+        said = str(error)  # the transports name the endpoint already
+        self.errors.append(said if said.startswith(endpoint.url) else f"{endpoint.url}: {said}")
         if not retryable(error) or self.count >= self.policy.max_attempts:
             raise self._final(error)
         wait = self.policy.backoff(self.count, self.rng)
@@ -145,6 +146,9 @@ class Attempts:
         return wait
 
     def _final(self, error: ModelyardError) -> ModelyardError:
-        if self.count > 1 or (self.errors and not self.errors[-1].endswith(error.message)):
-            error.message = f"{error.message} (after {self.count} attempt(s): {'; '.join(self.errors)})"
+        """The error, with how many attempts it took and what the others said (each distinct answer once)."""
+        others = [e for e in dict.fromkeys(self.errors) if e != error.message]
+        if self.count > 1 or others:
+            said = f": {'; '.join(others)}" if others else ""
+            error.message = f"{error.message} (after {self.count} attempt(s){said})"
         return error

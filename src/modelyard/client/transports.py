@@ -6,10 +6,12 @@ timeout DeadlineExceeded, and a server's error reply the class the server raised
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
 
 import httpx
 
+from modelyard.client.tls import Tls
 from modelyard.errors import DeadlineExceeded, ModelyardError, ServerUnreachable, from_grpc, from_http
 from modelyard.protocol.calls import Encoded, Result, decode, error_message
 from modelyard.protocol.tensors import HEADER_LENGTH
@@ -30,9 +32,13 @@ def _http_result(response: httpx.Response) -> Result:
     return decode(response.content, int(length) if length else None)
 
 
+def _verify(tls: Tls | None) -> ssl.SSLContext | bool:
+    return tls.ssl_context() if tls is not None else True  # https URLs verify against the system's CAs
+
+
 class HttpTransport:
-    def __init__(self) -> None:
-        self.client = httpx.Client(limits=LIMITS, trust_env=False)
+    def __init__(self, tls: Tls | None = None) -> None:
+        self.client = httpx.Client(limits=LIMITS, trust_env=False, verify=_verify(tls))
 
     def infer(self, url: str, request: Encoded, timeout_s: float) -> Result:
         try:
@@ -48,8 +54,8 @@ class HttpTransport:
 
 
 class AsyncHttpTransport:
-    def __init__(self) -> None:
-        self.client = httpx.AsyncClient(limits=LIMITS, trust_env=False)
+    def __init__(self, tls: Tls | None = None) -> None:
+        self.client = httpx.AsyncClient(limits=LIMITS, trust_env=False, verify=_verify(tls))
 
     async def infer(self, url: str, request: Encoded, timeout_s: float) -> Result:
         try:
@@ -79,15 +85,23 @@ def _stub(channel: Any) -> Any:
     return method_stub(channel, "ModelInfer")
 
 
+def _channel(grpc_module: Any, url: str, tls: Tls | None) -> Any:
+    """A channel to `url` (host:port), over TLS when the client was given `tls`."""
+    if tls is None:
+        return grpc_module.insecure_channel(url)
+    return grpc_module.secure_channel(url, tls.grpc_credentials())
+
+
 class GrpcTransport:
-    def __init__(self) -> None:
+    def __init__(self, tls: Tls | None = None) -> None:
         self.channels: dict[str, tuple[Any, Any]] = {}
+        self.tls = tls
 
     def infer(self, url: str, request: Any, timeout_s: float) -> Result:
         import grpc
 
         if url not in self.channels:
-            channel = grpc.insecure_channel(url)
+            channel = _channel(grpc, url, self.tls)
             self.channels[url] = (channel, _stub(channel))
         try:
             return _infer_result(self.channels[url][1](request, timeout=timeout_s))
@@ -100,14 +114,15 @@ class GrpcTransport:
 
 
 class AsyncGrpcTransport:
-    def __init__(self) -> None:
+    def __init__(self, tls: Tls | None = None) -> None:
         self.channels: dict[str, tuple[Any, Any]] = {}
+        self.tls = tls
 
     async def infer(self, url: str, request: Any, timeout_s: float) -> Result:
         import grpc
 
         if url not in self.channels:
-            channel = grpc.aio.insecure_channel(url)
+            channel = _channel(grpc.aio, url, self.tls)
             self.channels[url] = (channel, _stub(channel))
         try:
             return _infer_result(await self.channels[url][1](request, timeout=timeout_s))

@@ -176,6 +176,16 @@ class Registry:
     def model(self, name: str) -> RegisteredModel:
         return self.store.get_registered_model(name)
 
+    def update_model(
+        self,
+        name: str,
+        description: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        remove_tags: Collection[str] = (),
+    ) -> RegisteredModel:
+        """The model's own description and tags (each version keeps its own): tags merge, `remove_tags` go."""
+        return self.store.update_registered_model(name, description, tags, remove_tags)
+
     def list_models(
         self, name_contains: str | None = None, page_size: int = 100, page_token: str | None = None
     ) -> Page[RegisteredModel]:

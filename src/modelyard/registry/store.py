@@ -4,7 +4,7 @@ registry logic and the CLI independent of it (and lets a REST-backed store come 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -34,7 +34,11 @@ class RegistryStore(ABC):
 
     @abstractmethod
     def update_registered_model(
-        self, name: str, description: str | None = None, tags: Mapping[str, str] | None = None
+        self,
+        name: str,
+        description: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        remove_tags: Collection[str] = (),
     ) -> RegisteredModel: ...
 
     @abstractmethod

@@ -98,7 +98,7 @@ class DataPlane:
         elif version is None and "@" not in name:
             wanted = {(name, v) for v in self.manager.models.get(name, {})}
             if not wanted:
-                raise NotFound(f"model {name!r} is not loaded")
+                raise self.manager.not_loaded(name)
         else:
             model = self.model(name, version)
             wanted = {(model.name, model.version)}

@@ -54,9 +54,11 @@ class Lifecycle:
         manager = self.dataplane.manager
         await asyncio.gather(*(manager.load(source) for source in loaded_sources(self.spec)))
         if self.spec.grpc_port:
-            from modelyard.server.transports.grpc_service import start_grpc  # imported only when gRPC is on
+            from modelyard.server.transports.grpc_service import ServerTls, start_grpc  # only when gRPC is on
 
-            self.grpc = await start_grpc(self.dataplane, self.spec.host, self.spec.grpc_port, self.spec.max_body_bytes)
+            spec = self.spec
+            tls = ServerTls(spec.tls_cert, spec.tls_key, spec.tls_ca) if spec.tls_cert else None
+            self.grpc = await start_grpc(self.dataplane, spec.host, spec.grpc_port, spec.max_body_bytes, tls)
         self.dataplane.telemetry.start()
         self.control.watch()
         settle_heap()

@@ -198,4 +198,7 @@ def test_a_server_announces_itself_and_withdraws(home: Path, registry: Registry,
         assert used < 0.25, f"the follower used {used:.2f} s of CPU in 5 s idle"
     finally:
         stop_server(server)
+    log = server.log.read_text()
+    assert "alembic" not in log  # its INFO lines at each start
+    assert "HTTP Request" not in log  # httpx's two lines per heartbeat, when the follower asked the server itself
     assert registry.servers(stale_after_s=3600) == []  # withdrawn on a clean stop, not only stale

@@ -92,6 +92,34 @@ def test_raw_body_errors_and_unknown_routes(in_process: InProcess) -> None:
     assert "limit" in r.json()["error"]
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("GET", "/v2/models/tabular/infer", "POST"),
+        ("GET", "/v2/models/tabular/versions/1/infer", "POST"),
+        ("POST", "/v2/models/tabular", "GET"),
+        ("POST", "/v2/health/ready", "GET"),
+        ("GET", "/v2/repository/index", "POST"),
+        ("GET", "/v2/repository/models/tabular/load", "POST"),
+        ("POST", "/metrics", "GET"),
+    ],
+)
+def test_a_known_route_with_another_method_is_405_with_allow(
+    in_process: InProcess, method: str, path: str, allow: str
+) -> None:
+    """It was a 404 that said the route did not exist."""
+    r = in_process.request(method, path)
+    assert (r.status_code, r.headers["allow"]) == (405, allow)
+    assert f"takes {allow}" in r.json()["error"]
+
+
+def test_a_model_name_nobody_loaded_is_answered_with_the_one_meant(in_process: InProcess) -> None:
+    assert "did you mean 'tabular'?" in in_process.post("/v2/models/tabullar/infer", json=ROW).json()["error"]
+    unknown = in_process.get("/v2/models/zzz").json()["error"]
+    assert unknown.startswith("model 'zzz' is not loaded (loaded: ")
+    assert "tabular" in unknown
+
+
 def test_a_repository_version_past_the_registrys_range_is_bad_input(in_process: InProcess) -> None:
     r = in_process.post("/v2/repository/models/tabular/load", json={"parameters": {"version": "9" * 23}})
     assert r.status_code == 400

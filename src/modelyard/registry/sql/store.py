@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from sqlalchemy import Select, delete, exists, func, select, update
@@ -60,18 +60,19 @@ class SqlAlchemyStore(AliasOps, ServerOps, RegistryStore):
     """Registered models and their versions; aliases come from AliasOps, discovery from ServerOps, sessions from
     SessionStore."""
 
-    def _insert_model_if_missing(self, session: Session, name: str) -> None:
+    def _insert_model_if_missing(self, session: Session, name: str, description: str = "") -> None:
+        """A model's first version lends it its description (`models update` changes it later)."""
         dialect = session.get_bind().dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         now = utcnow()
         stmt = insert(RegisteredModelRow).values(
-            name=name, description="", tags={}, latest_version=0, created_at=now, updated_at=now
+            name=name, description=description, tags={}, latest_version=0, created_at=now, updated_at=now
         )
         session.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
 
     def create_model_version(self, new: NewVersion) -> ModelVersion:
         with self._session(write=True) as s:
-            self._insert_model_if_missing(s, new.name)
+            self._insert_model_if_missing(s, new.name, new.description)
             number = s.execute(
                 update(RegisteredModelRow)
                 .where(RegisteredModelRow.name == new.name)
@@ -125,14 +126,18 @@ class SqlAlchemyStore(AliasOps, ServerOps, RegistryStore):
         return Page(items, token)
 
     def update_registered_model(
-        self, name: str, description: str | None = None, tags: Mapping[str, str] | None = None
+        self,
+        name: str,
+        description: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        remove_tags: Collection[str] = (),
     ) -> RegisteredModel:
         with self._session(write=True) as s:
             row = self._model_row(s, name)
             if description is not None:
                 row.description = description
-            if tags is not None:
-                row.tags = {**row.tags, **tags}
+            if tags or remove_tags:
+                row.tags = {k: v for k, v in {**row.tags, **(tags or {})}.items() if k not in remove_tags}
             row.updated_at = utcnow()
             s.flush()
             return model_entity(row, self._aliases_of(s, name))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import difflib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,7 +105,7 @@ class ModelManager:
     async def unload(self, name: str, version: str | None = None) -> list[str]:
         versions = self.models.get(name, {})
         if not versions:
-            raise NotFound(f"model {name!r} is not loaded")
+            raise self.not_loaded(name)
         chosen = [version] if version is not None else list(versions)
         for v in chosen:
             if v not in versions:
@@ -134,7 +135,7 @@ class ModelManager:
         if not versions:
             if any(k[0] == base for k in self.failed):
                 raise Unavailable(f"model {base!r} failed to load: {self.failed_reason(base)}")
-            raise NotFound(f"model {base!r} is not loaded")
+            raise self.not_loaded(base)
         if alias and alias != "latest":
             aliased = self.aliases.get((base, alias))
             if aliased is None:
@@ -148,6 +149,19 @@ class ModelManager:
         if model is None:
             raise NotFound(f"model {base!r} has no loaded version {version!r} (loaded: {', '.join(sorted(versions))})")
         return model
+
+    def not_loaded(self, name: str) -> NotFound:
+        """The error for a name nobody loaded, with the name meant where one is close (a typo), or the few that
+        are loaded (what `/v2/repository/index` lists anyway)."""
+        loaded = sorted(self.models)
+        close = difflib.get_close_matches(name, loaded, n=1, cutoff=0.6)
+        if close:
+            hint = f" (did you mean {close[0]!r}?)"
+        elif 0 < len(loaded) <= 5:
+            hint = f" (loaded: {', '.join(loaded)})"
+        else:
+            hint = ""
+        return NotFound(f"model {name!r} is not loaded{hint}")
 
     def failed_reason(self, name: str) -> str:
         return next((r for (n, _), r in self.failed.items() if n == name), "")

@@ -12,6 +12,7 @@ import contextlib
 import importlib
 import os
 import signal
+import ssl
 from collections.abc import Mapping
 from typing import Any
 
@@ -55,8 +56,9 @@ def run_http(spec_file: str, host: str, port: int, workers: int, drain_s: int) -
 
 
 def uvicorn_options(drain_s: int, spec: Mapping[str, Any]) -> dict[str, Any]:
-    """How every worker runs uvicorn, whoever started it; `spec`: the spec's fields (the connection limits)."""
+    """How every worker runs uvicorn, whoever started it; `spec`: the spec's fields (the limits, TLS)."""
     return {
+        **tls_options(spec),
         "timeout_keep_alive": spec.get("keep_alive_s", 5.0),  # an idle kept-alive connection closes after this
         "limit_concurrency": max_connections(spec),  # past it a request is answered 503, not starved
         "app": f"{WORKER_APP}:create_app",
@@ -64,8 +66,20 @@ def uvicorn_options(drain_s: int, spec: Mapping[str, Any]) -> dict[str, Any]:
         "loop": "uvloop",
         "http": f"{UVICORN_PROTOCOL}:OneWriteProtocol",  # httptools, one write per response
         "lifespan": "on",
-        "access_log": False,
+        "access_log": bool(spec.get("access_log", False)),  # off unless asked: the log is for what a person reads
         "backlog": BACKLOG,
         "timeout_graceful_shutdown": drain_s,  # SIGTERM: requests in flight get this long to finish
         "log_level": "info",
     }
+
+
+def tls_options(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """HTTPS where the spec names a certificate; with a CA too, a client without a certificate it signed fails the
+    handshake. uvicorn's head limits apply to what arrives once the handshake is done; the handshake itself has
+    asyncio's 60 s."""
+    if not spec.get("tls_cert"):
+        return {}
+    options: dict[str, Any] = {"ssl_certfile": spec["tls_cert"], "ssl_keyfile": spec["tls_key"]}
+    if spec.get("tls_ca"):
+        options |= {"ssl_ca_certs": spec["tls_ca"], "ssl_cert_reqs": ssl.CERT_REQUIRED}
+    return options

@@ -16,6 +16,7 @@ from __future__ import annotations
 import socket
 import sys
 
+from modelyard.errors import PortInUse
 from modelyard.server.process.common import BACKLOG
 
 
@@ -25,7 +26,16 @@ def supported() -> bool:
 
 
 def bind(host: str, port: int, reuse_port: bool = False) -> socket.socket:
-    """A listening socket, or one line on stderr and exit status 1 when the address is taken."""
+    """A listening socket, or one line on stderr and PortInUse's exit status when the address is taken (the CLI
+    checks first, `check_free`; this is the same answer for a port taken since)."""
+    try:
+        return _listen(host, port, reuse_port)
+    except PortInUse as exc:
+        sys.stderr.write(f"error: {exc.message}\n")
+        raise SystemExit(PortInUse.exit_code) from None
+
+
+def _listen(host: str, port: int, reuse_port: bool) -> socket.socket:
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if reuse_port:
@@ -34,16 +44,21 @@ def bind(host: str, port: int, reuse_port: bool = False) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        sys.stderr.write(f"modelyard: cannot listen on {host}:{port}: {exc.strerror or exc}\n")
-        raise SystemExit(1) from None
+        raise PortInUse(f"cannot listen on {host}:{port}: {(exc.strerror or str(exc)).lower()}") from None
     sock.listen(BACKLOG)
     return sock
 
 
+def check_free(host: str, port: int) -> None:
+    """Raise PortInUse unless the port is free. Anyone on it, another modelyard server included, fails this plain
+    bind; a reuse-port bind alone (our workers' sockets, gRPC's) would join a server of the same user and split
+    its traffic without a word."""
+    if port:
+        _listen(host, port, reuse_port=False).close()
+
+
 def owned(host: str, port: int) -> None:
-    """Exit with one line unless the port is free. Anyone on it, another modelyard server included, fails this
-    plain bind; a reuse-port bind alone (our workers' sockets, gRPC's) would join a server of the same user and
-    split its traffic without a word."""
+    """`check_free`, answered as `bind` answers."""
     if port:
         bind(host, port).close()
 

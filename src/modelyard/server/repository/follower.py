@@ -109,7 +109,7 @@ class Follower:
         self.registry.announce(
             ServerRecord(
                 id=self.spec.server_id,
-                http_url=f"http://{host}:{self.spec.http_port}",
+                http_url=f"{self.spec.http_scheme}://{host}:{self.spec.http_port}",
                 grpc_url=f"{host}:{self.spec.grpc_port}" if self.spec.grpc_port else "",
                 host=socket.gethostname(),
                 pid=self.parent_pid,
@@ -165,6 +165,7 @@ class Follower:
 
 def main(spec_path: str, parent_pid: int) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # two lines of its own each start, for nobody
     spec_file = SpecFile(Path(spec_path))
     link = spec_file.read().registry
     if link is None:

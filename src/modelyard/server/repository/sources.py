@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelyard.errors import InvalidArgument
+from modelyard.errors import InvalidArgument, NotFound
 from modelyard.manifest import read_manifest
 from modelyard.packaging.builder import build_package, is_package
 from modelyard.packaging.digest import file_sha256
@@ -24,6 +24,15 @@ from modelyard.uri import parse_ref
 
 if TYPE_CHECKING:  # serving model files never needs the registry's libraries
     from modelyard.registry import ModelVersion, Registry, VersionFilter
+
+
+MODEL_SUFFIXES = frozenset({".onnx", ".pt", ".pth", ".joblib", ".pkl", ".pickle", ".py", ".pbtxt", ".json", ".yaml"})
+
+
+def looks_like_path(target: str) -> bool:
+    """A target that is meant as a file (`frod.onnx`, `./models`, `/srv/m`), not a registry reference: when it is
+    missing, say so, rather than that no model of that name is registered."""
+    return target.startswith((".", "/", "~")) or Path(target).suffix.lower() in MODEL_SUFFIXES
 
 
 def rule_for(target: str, versions: str | None = None) -> FollowRule:
@@ -70,6 +79,8 @@ class SourceResolver:
             path = Path(target)
             if path.exists():
                 specs += self._local(path, name, policy)
+            elif name is not None or looks_like_path(target):
+                raise NotFound(f"no such file or folder: {target}")
             else:
                 rules.append(rule_for(target, versions))
         if alias:

@@ -74,6 +74,14 @@ class ServeSpec(BaseModel):
     max_connections: int = 1000  # per worker: past it a request is answered 503
     control_token: str = ""  # the repository API's load and unload need it when set (repository/access.py)
     allow_trusted_loads: bool = False  # may the repository API load models whose loading runs code?
+    tls_cert: str = ""  # HTTPS and gRPC over TLS when set, with tls_key (absolute paths, PEM)
+    tls_key: str = ""
+    tls_ca: str = ""  # clients must show a certificate these CAs signed
+    access_log: bool = False  # a line per request in the server's log
+
+    @property
+    def http_scheme(self) -> str:
+        return "https" if self.tls_cert else "http"
 
     def write(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)

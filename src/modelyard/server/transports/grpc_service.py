@@ -6,6 +6,8 @@ here. The method table is the protocol's (`protocol/grpc/methods.py`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -129,8 +131,25 @@ def service_handler(servicer: InferenceServicer) -> grpc.GenericRpcHandler:
     return grpc.method_handlers_generic_handler(SERVICE, handlers)
 
 
-async def start_grpc(dataplane: DataPlane, host: str, port: int, max_message_bytes: int) -> grpc.aio.Server:
-    """A gRPC server on the running event loop. Several worker processes share the port (SO_REUSEPORT)."""
+@dataclass(frozen=True)
+class ServerTls:
+    """The server's certificate and key, and the CAs whose clients it accepts (mutual TLS) where given."""
+
+    cert: str
+    key: str
+    ca: str = ""
+
+    def credentials(self) -> grpc.ServerCredentials:
+        chain = [(Path(self.key).read_bytes(), Path(self.cert).read_bytes())]
+        ca = Path(self.ca).read_bytes() if self.ca else None
+        return grpc.ssl_server_credentials(chain, root_certificates=ca, require_client_auth=ca is not None)
+
+
+async def start_grpc(
+    dataplane: DataPlane, host: str, port: int, max_message_bytes: int, tls: ServerTls | None = None
+) -> grpc.aio.Server:
+    """A gRPC server on the running event loop, over TLS where `tls` is given. Several worker processes share the
+    port (SO_REUSEPORT)."""
     server = grpc.aio.server(
         options=[
             ("grpc.so_reuseport", 1),
@@ -139,7 +158,9 @@ async def start_grpc(dataplane: DataPlane, host: str, port: int, max_message_byt
         ]
     )
     server.add_generic_rpc_handlers((service_handler(InferenceServicer(dataplane)),))
-    if server.add_insecure_port(f"{host}:{port}") == 0:
-        raise OSError(f"cannot bind gRPC to {host}:{port}")
+    address = f"{host}:{port}"
+    bound = server.add_secure_port(address, tls.credentials()) if tls else server.add_insecure_port(address)
+    if bound == 0:
+        raise OSError(f"cannot bind gRPC to {address}")
     await server.start()
     return server

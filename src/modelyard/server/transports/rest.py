@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from modelyard.errors import InvalidArgument, ModelyardError, NotFound, PayloadTooLarge
+from modelyard.errors import InvalidArgument, MethodNotAllowed, ModelyardError, NotFound, PayloadTooLarge
 from modelyard.protocol import http, tensors
 from modelyard.server.dataplane import DataPlane
 from modelyard.server.repository.access import bearer
@@ -100,6 +100,8 @@ class RestApp:
             status, body, headers = await self._route(scope, receive)
         except ModelyardError as exc:
             status, body, headers = _json(exc.http_status, {"error": exc.message})
+            if isinstance(exc, MethodNotAllowed):
+                headers.append((b"allow", exc.allow.encode()))
         except Exception as exc:  # a bug of ours: answer, log, keep serving
             log.exception("unexpected error on %s %s", scope["method"], scope["path"])
             status, body, headers = _json(500, {"error": f"internal error: {type(exc).__name__}: {exc}"})
@@ -129,7 +131,8 @@ class RestApp:
     async def _route(self, scope: Scope, receive: Receive) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         parts = scope["path"].strip("/").split("/")
         method = scope["method"]
-        if parts[0] == "metrics" and len(parts) == 1 and method == "GET":
+        if parts[0] == "metrics" and len(parts) == 1:
+            _allowed(method, scope, "GET")
             return 200, self.dataplane.metrics_text(), [(b"content-type", b"text/plain; version=0.0.4")]
         if parts[0] != "v2":
             raise NotFound(f"no route {scope['path']}")
@@ -156,6 +159,8 @@ class RestApp:
             if parts[4] == "unload":
                 versions = await self.dataplane.unload(reference, bearer(_header(scope, b"authorization")))
                 return _json(200, {"unloaded": reference, "versions": versions})
+        repository = len(parts) == 5 and parts[1:3] == ["repository", "models"] and parts[4] in ("load", "unload")
+        _allowed(method, scope, "POST" if repository else SERVER_ROUTES.get(route))
         raise NotFound(f"no route {method} {scope['path']}")
 
     async def _model_route(
@@ -179,6 +184,7 @@ class RestApp:
                 return _json(200, self.dataplane.model_config(name, version))
             if action == "stats":
                 return _json(200, self.dataplane.model_stats(name, version))
+        _allowed(method, scope, MODEL_ROUTES.get(action))
         raise NotFound(f"no route {method} {scope['path']}")
 
     async def _infer(
@@ -202,3 +208,19 @@ class RestApp:
         if json_length is None:
             return 200, payload, [(b"content-type", JSON)]
         return 200, payload, [(b"content-type", BINARY), (HEADER_LENGTH, str(json_length).encode())]
+
+
+SERVER_ROUTES = {
+    "health/live": "GET",
+    "health/ready": "GET",
+    "": "GET",
+    "models/stats": "GET",
+    "repository/index": "POST",
+}
+MODEL_ROUTES = {"infer": "POST", "": "GET", "ready": "GET", "config": "GET", "stats": "GET"}
+
+
+def _allowed(method: str, scope: Scope, allow: str | None) -> None:
+    """A known route called with another method: 405 and `Allow`, not a 404 that says the route does not exist."""
+    if allow is not None and method != allow:
+        raise MethodNotAllowed(f"{method} {scope['path']}: this route takes {allow}", allow)
