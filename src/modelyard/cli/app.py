@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "alias": ("modelyard.cli.alias", "app", True),
     "package": ("modelyard.cli.package", "package", False),
     "serve": ("modelyard.cli.serve", "serve", False),
+    "infer": ("modelyard.cli.infer", "infer", False),
     "servers": ("modelyard.cli.servers", "servers", False),
     "gc": ("modelyard.cli.gc", "gc", False),
     "bench": ("modelyard.cli.bench", "bench", False),

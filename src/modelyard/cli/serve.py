@@ -56,8 +56,15 @@ def call_examples(host: str, port: int, spec: SourceSpec, tls_cert: str = "") ->
     body = orjson.dumps({"inputs": inputs}).decode()
     verify = f", verify=ssl.create_default_context(cafile='{tls_cert}')" if tls_cert else ""
     call = f"import httpx; print(httpx.post('{url}', json={{'inputs': {inputs!r}}}{verify}).json())"
-    python = f'python -c "{"import ssl; " if tls_cert else ""}{call}"'
+    python = f'{interpreter()} -c "{"import ssl; " if tls_cert else ""}{call}"'
     return f"curl -s {f'--cacert {tls_cert} ' if tls_cert else ''}{url} -d '{body}'", python
+
+
+def interpreter() -> str:
+    """The Python that has modelyard (and httpx): this one, named as the user can type it (`.venv/bin/python`
+    after `make demo`), rather than a `python` on PATH that may lack both."""
+    here = os.path.relpath(sys.executable)
+    return here if not here.startswith("..") else sys.executable
 
 
 def serve_spec(
