@@ -14,9 +14,12 @@ env: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" && $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "modelyard needs Python 3.11 or newer; run: make PYTHON=/path/to/python3.11 ..."; exit 1; }
+	@echo "==> creating $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
+	@echo "==> installing modelyard and its dependencies into $(VENV) (about a minute the first time)"
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install --progress-bar on -e '.[dev]'
+	@echo "==> ready: source $(VENV)/bin/activate"
 	@touch $@
 
 lint: env
@@ -38,8 +41,8 @@ compat:  # modelyard beside the latest tritonclient[all] and kserve, in a fresh 
 test-fast: env  # in-process tests only: no server process, CLI or fresh interpreter (about a minute)
 	$(BIN)/pytest -m "not e2e"
 
-demo: env
-	$(BIN)/modelyard demo
+demo: env  # make demo ARGS="--http-port 8080"
+	$(BIN)/modelyard demo $(ARGS)
 
 # Regenerate the gRPC modules from protocol/grpc/grpc_predict_v2.proto with protoc 30 (grpcio-tools 1.72), in a
 # venv of its own: its code loads on Protobuf 6.30 and later, which keeps modelyard installable beside tritonclient.

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from modelyard.bench.profile import Config, autoscaler_snippets, best_within, choose, perf_card, ramp, sweep
+from modelyard.bench.profile import (
+    Config,
+    autoscaler_snippets,
+    best_within,
+    choose,
+    figure,
+    perf_card,
+    ramp,
+    still_rising,
+    sweep,
+)
 from modelyard.bench.runner import Level
 from modelyard.bench.stats import Summary
 
@@ -72,3 +82,37 @@ def test_card_and_autoscaler_carry_the_capacity() -> None:
     assert 'threshold: "6300"' in snippet
     assert 'averageValue: "6300"' in snippet
     assert 'modelyard_requests_total{model="fraud"}' in snippet
+
+
+def test_the_plot_marks_the_choice_labels_each_point_and_keeps_the_points_readable() -> None:
+    pytest.importorskip("matplotlib")
+    batched = Config(max_batch_size=16, max_queue_delay_us=500, instances=1, intra_op_threads=1)
+    single = Config(max_batch_size=0, max_queue_delay_us=0, instances=1, intra_op_threads=1)
+    results = [
+        (batched, [level(1, 900, 1.2), level(4, 2400, 2.0), level(16, 4100, 3.1)]),
+        (single, [level(1, 1000, 1.1), level(4, 1500, 2.8), level(16, 1450, 9.0)]),
+    ]
+    chosen = choose(results, 50.0)
+    assert chosen is not None
+    fig = figure(results, 50.0, chosen, title="tabular@production: test")
+    ax = fig.axes[0]
+    (star,) = [line for line in ax.get_lines() if str(line.get_label()).startswith("recommended")]
+    assert [list(star.get_xdata()), list(star.get_ydata())] == [[4100], [3.1]]  # the chosen point, read back
+    assert str(star.get_label()) == f"recommended: {batched.label}"
+    labels = [t.get_text() for t in ax.texts]
+    assert labels.count("c=16") == 2  # each point says its concurrency
+    # The budget (50 ms) lies far above every point (9 ms at most): named, not drawn, so the points keep the axis.
+    assert ax.get_ylim()[1] < 20
+    assert any("p99 budget 50 ms" in t for t in labels)
+    assert ax.get_title() == "tabular@production: test"
+    ticks = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert ticks
+    assert all(t.replace(".", "").isdigit() for t in ticks), ticks  # 1, 2, 5, not $2\\times10^{0}$
+
+
+def test_a_choice_at_the_top_of_a_rising_ramp_is_flagged() -> None:
+    rising = [level(1, 900, 1.2), level(4, 2400, 2.0)]
+    assert still_rising(rising, rising[-1])
+    flat = [level(1, 900, 1.2), level(4, 2400, 2.0), level(16, 2450, 3.0)]
+    assert not still_rising(flat, flat[-1])  # it levelled off
+    assert not still_rising(flat, flat[1])  # not the top of the ramp

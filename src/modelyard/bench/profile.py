@@ -176,27 +176,77 @@ spec:
 """
 
 
-def plot(results: list[tuple[Config, list[Level]]], p99_budget_ms: float, path: Any) -> bool:
-    """p99 latency against throughput, one line per configuration; False when matplotlib is not installed."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+def still_rising(levels: list[Level], chosen: Level) -> bool:
+    """The choice is the top of its ramp and throughput still rose to it (5 % or more): the ramp ran out of
+    concurrencies before the server ran out of capacity, which may then be underestimated."""
+    if not levels or levels[-1] is not chosen:
         return False
+    return len(levels) == 1 or chosen.summary.throughput >= 1.05 * levels[-2].summary.throughput
+
+
+def figure(
+    results: list[tuple[Config, list[Level]]],
+    p99_budget_ms: float,
+    chosen: tuple[Config, Level] | None = None,
+    title: str = "",
+) -> Any:
+    """p99 latency against throughput: a line per configuration, each point labelled with its concurrency, the
+    choice marked, the budget drawn (or named, when it lies far above every point, rather than squeezing them)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
     fig, ax = plt.subplots(figsize=(9, 5.5))
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
+    highest = 0.0
     for config, levels in results:
         xs = [lv.summary.throughput for lv in levels]
         ys = [lv.summary.p99_ms for lv in levels]
-        ax.plot(xs, ys, marker="o", label=config.label)
-    ax.axhline(p99_budget_ms, color="red", linestyle="--", label=f"p99 budget {p99_budget_ms:g} ms")
+        highest = max([highest, *ys])
+        (line,) = ax.plot(xs, ys, marker="o", markersize=4, label=config.label)
+        for x, y, lv in zip(xs, ys, levels, strict=True):
+            ax.annotate(f"c={lv.load:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=6,
+                        color=line.get_color())  # fmt: skip
+    if chosen is not None:
+        config, level = chosen
+        ax.plot([level.summary.throughput], [level.summary.p99_ms], marker="*", markersize=16, color="black",
+                linestyle="none", label=f"recommended: {config.label}", zorder=5)  # fmt: skip
+    top = highest * 1.6 if highest else p99_budget_ms * 1.1
+    if p99_budget_ms <= top * 1.5:
+        ax.axhline(p99_budget_ms, color="red", linestyle="--", label=f"p99 budget {p99_budget_ms:g} ms")
+        top = max(top, p99_budget_ms * 1.3)
+    else:
+        ax.text(0.01, 0.98, f"p99 budget {p99_budget_ms:g} ms: above every point", transform=ax.transAxes,
+                color="red", fontsize=8, va="top")  # fmt: skip
+    ax.set_yscale("log")
+    ax.set_ylim(top=top)
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda *_: ""))
     ax.set_xlabel("throughput (requests/s)")
     ax.set_ylabel("p99 latency (ms)")
-    ax.set_yscale("log")
-    ax.grid(True, alpha=0.3)
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
+    return fig
+
+
+def plot(
+    results: list[tuple[Config, list[Level]]],
+    p99_budget_ms: float,
+    path: Any,
+    chosen: tuple[Config, Level] | None = None,
+    title: str = "",
+) -> bool:
+    """`figure` written to `path` as PNG; False when matplotlib is not installed."""
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig = figure(results, p99_budget_ms, chosen, title)
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return True

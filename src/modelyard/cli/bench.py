@@ -91,6 +91,7 @@ def bench(
                     progress.update(task, completed=done)
 
                 levels.append(measure(target, server_url, name, mode, load, windows, advance))
+                progress.update(task, completed=max_windows)  # settled early: done, not frozen at 3 of 6
     out.print(table(levels, f"{name} on {server_url}"))
     if output:
         write_json([as_json(level) for level in levels], output)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from modelyard.cli.render import out
+from modelyard.cli.render import err, out
 from modelyard.cli.state import CliState, parse_list, state
 from modelyard.errors import InvalidArgument
 
@@ -91,18 +91,36 @@ def profile(
         results.append((config, profile_config(model, config, ramp, p99_ms, windows)))
     chosen = p.choose(results, p99_ms, min_throughput)
     card = p.perf_card(chosen[0], chosen[1], p99_ms, headroom) if chosen else None
-    written = write_outputs(results, p99_ms, out_dir, card)
+    written = write_outputs(results, p99_ms, out_dir, card, chosen, plot_title(model))
     out.print(results_table(results, p99_ms, chosen[0] if chosen else None))
     out.print("wrote " + ", ".join(str(w) for w in written))
     if chosen is None or card is None:
         floor = f" at {min_throughput:g} req/s or more" if min_throughput else ""
         raise InvalidArgument(f"no configuration kept p99 within {p99_ms:g} ms{floor}; see {written[0]}")
+    if p.still_rising(dict(results)[chosen[0]], chosen[1]):
+        err.print(
+            f"warning: throughput still rose at the top of the ramp (c={chosen[1].load:g}): capacity may be "
+            "underestimated; give --concurrency higher values",
+            style="yellow",
+        )
     recorded = record_card(s, model, card)
     report(model, chosen[0], card, recorded, deployment)
 
 
+def plot_title(model: str) -> str:
+    import socket
+    from datetime import UTC, datetime
+
+    return f"{model}: p99 against throughput, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {socket.gethostname()}"
+
+
 def write_outputs(
-    results: list[tuple[Config, list[Level]]], p99_ms: float, out_dir: Path, card: dict[str, Any] | None
+    results: list[tuple[Config, list[Level]]],
+    p99_ms: float,
+    out_dir: Path,
+    card: dict[str, Any] | None,
+    chosen: tuple[Config, Level] | None = None,
+    title: str = "",
 ) -> list[Path]:
     from dataclasses import asdict
 
@@ -115,7 +133,7 @@ def write_outputs(
     written.append(
         write_json({"p99_budget_ms": p99_ms, "recommended": card, "results": points}, out_dir / "profile.json")
     )
-    if plot(results, p99_ms, out_dir / "profile.png"):
+    if plot(results, p99_ms, out_dir / "profile.png", chosen, title):
         written.append(out_dir / "profile.png")
     else:
         out.print("no plot: matplotlib is not installed (pip install 'modelyard[plot]')")
@@ -125,17 +143,17 @@ def write_outputs(
 def results_table(results: list[tuple[Config, list[Level]]], p99_ms: float, chosen: Config | None) -> Table:
     from modelyard.bench.profile import best_within
 
-    table = Table("configuration", "best req/s within budget", "at", "p50 ms", "p99 ms", "MiB", "points",
-                  title=f"p99 budget {p99_ms:g} ms", title_justify="left")  # fmt: skip
+    table = Table("", "configuration", "best req/s within budget", "at", "p50 ms", "p99 ms", "MiB", "points",
+                  title=f"p99 budget {p99_ms:g} ms (★ recommended)", title_justify="left")  # fmt: skip
     for config, levels in results:
         best = best_within(levels, p99_ms)
-        mark = " ← recommended" if config == chosen else ""
+        mark = "★" if config == chosen else ""  # a column of its own: appended to a long label it wrapped alone
         if best is None:
-            table.add_row(config.label + mark, "-", "-", "-", "-", "-", str(len(levels)))
+            table.add_row(mark, config.label, "-", "-", "-", "-", "-", str(len(levels)))
             continue
         s = best.summary
         mib = f"{best.server.pss_mib:.0f}" if best.server else "-"
-        table.add_row(config.label + mark, f"{s.throughput:,.0f}", f"c={best.load:g}", f"{s.p50_ms:.2f}",
+        table.add_row(mark, config.label, f"{s.throughput:,.0f}", f"c={best.load:g}", f"{s.p50_ms:.2f}",
                       f"{s.p99_ms:.2f}", mib, str(len(levels)))  # fmt: skip
     return table
 
