@@ -64,6 +64,15 @@ class ServerSettings(BaseModel):
     )
 
 
+class TrafficSettings(BaseModel):
+    url: str | None = Field(
+        default=None, description="Where the traffic log goes (any fsspec URL); default HOME/traffic."
+    )
+    buffer_mb: float = Field(default=64, gt=0, description="Records waiting to be written; past it they are dropped.")
+    file_mb: float = Field(default=32, gt=0, description="A log file is closed (and readable) at this size...")
+    file_s: float = Field(default=60, gt=0, description="...or this long after it was opened.")
+
+
 class DiscoverySettings(BaseModel):
     heartbeat_s: float = Field(default=5.0, gt=0, description="How often a server refreshes its registry entry.")
     stale_after_s: float = Field(default=30.0, gt=0, description="Entries older than this are ignored.")
@@ -79,6 +88,7 @@ class Settings(BaseSettings):
     artifacts: ArtifactSettings = Field(default_factory=ArtifactSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
+    traffic: TrafficSettings = Field(default_factory=TrafficSettings)
 
     @property
     def home_dir(self) -> Path:
@@ -93,3 +103,7 @@ class Settings(BaseSettings):
     @property
     def artifact_url(self) -> str:
         return self.artifacts.url or str(self.home_dir / "artifacts")
+
+    @property
+    def traffic_url(self) -> str:
+        return self.traffic.url or str(self.home_dir / "traffic")

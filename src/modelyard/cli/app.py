@@ -25,6 +25,7 @@ from modelyard.settings import Settings
 COMMANDS: dict[str, tuple[str, str, bool]] = {
     "models": ("modelyard.cli.models", "app", True),
     "alias": ("modelyard.cli.alias", "app", True),
+    "traffic": ("modelyard.cli.traffic", "app", True),
     "package": ("modelyard.cli.package", "package", False),
     "serve": ("modelyard.cli.serve", "serve", False),
     "infer": ("modelyard.cli.infer", "infer", False),

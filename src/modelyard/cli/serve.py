@@ -20,7 +20,7 @@ from modelyard.runtimes import example_from_signature
 from modelyard.server.process import handoff, listeners
 from modelyard.server.process.launch import launcher_argv
 from modelyard.server.process.memory import limit_arenas
-from modelyard.server.repository.spec import FollowRule, RegistryLink, ServeSpec, SourceSpec
+from modelyard.server.repository.spec import FollowRule, RegistryLink, ServeSpec, SourceSpec, TrafficLink
 from modelyard.signature import Signature
 
 
@@ -108,6 +108,18 @@ def serve_spec(
         allow_trusted_loads=server.allow_trusted_loads,
         access_log=server.access_log,
     ).model_copy(update=tls_fields(server.tls_cert, server.tls_key, server.tls_ca))
+
+
+def traffic_link(s: CliState, sample: float, key: str | None) -> TrafficLink:
+    traffic = s.settings.traffic
+    return TrafficLink(
+        url=s.settings.traffic_url,
+        sample=sample,
+        key=key or "",
+        buffer_bytes=int(traffic.buffer_mb * (1 << 20)),
+        file_bytes=int(traffic.file_mb * (1 << 20)),
+        file_s=traffic.file_s,
+    )
 
 
 def tls_fields(cert: Path | None, key: Path | None, ca: Path | None) -> dict[str, str]:
@@ -265,6 +277,19 @@ def serve(
         Path | None, typer.Option(help="Require client certificates signed by these CAs (mutual TLS).")
     ] = None,
     access_log: Annotated[bool, typer.Option(help="Log a line per HTTP request.")] = False,
+    log_sample: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Record this share of requests and responses in the traffic log "
+            "(what `validate` and the gate replay); 0 (the default) records none.",
+        ),
+    ] = 0.0,
+    log_key: Annotated[
+        str | None,
+        typer.Option(help="Sample by the hash of this request parameter (one user's requests kept together)."),
+    ] = None,
 ) -> None:
     """Serve models over the Open Inference Protocol V2 (HTTP, binary tensors), with dynamic batching."""
     from modelyard.server.repository.sources import SourceResolver
@@ -284,6 +309,8 @@ def serve(
         spec.control_token = control_token
     spec.allow_trusted_loads = spec.allow_trusted_loads or allow_trusted_loads
     spec.access_log = spec.access_log or access_log
+    if log_sample > 0:
+        spec.traffic = traffic_link(s, log_sample, log_key)
     if tls is not None:
         spec = spec.model_copy(update=tls)
     start_server(

@@ -15,7 +15,7 @@ import time
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelyard.errors import InvalidArgument, NotFound
 from modelyard.manifest import parse_manifest, read_manifest, write_manifest
@@ -38,6 +38,9 @@ from modelyard.registry.store import RegistryStore
 from modelyard.settings import Settings
 from modelyard.uri import ModelRef, check_alias, check_name, parse_ref
 
+if TYPE_CHECKING:
+    from modelyard.traffic import Window
+
 
 def _user() -> str:
     try:
@@ -47,10 +50,13 @@ def _user() -> str:
 
 
 class Registry:
-    def __init__(self, store: RegistryStore, artifacts: ArtifactStore, actor: str | None = None) -> None:
+    def __init__(
+        self, store: RegistryStore, artifacts: ArtifactStore, actor: str | None = None, traffic_url: str | None = None
+    ) -> None:
         self.store = store
         self.artifacts = artifacts
         self.actor = actor or _user()
+        self.traffic_url = traffic_url  # where servers of this registry record their traffic (`serve --log-sample`)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, actor: str | None = None) -> Registry:
@@ -58,7 +64,7 @@ class Registry:
 
         settings = settings or Settings()
         store = SqlAlchemyStore(settings.database_url, settings.registry.busy_timeout_s)
-        return cls(store, ArtifactStore(settings.artifact_url), actor)
+        return cls(store, ArtifactStore(settings.artifact_url), actor, settings.traffic_url)
 
     def close(self) -> None:
         self.store.close()
@@ -172,6 +178,17 @@ class Registry:
         if ref.alias is not None:
             return self.store.get_aliased_version(ref.name, ref.alias)
         return self.store.get_latest_version(ref.name)
+
+    def traffic(self, ref: str | ModelRef, since: float | None = None, until: float | None = None) -> Window:
+        """Recorded traffic of `fraud` (every version), `fraud/3`, or `fraud@production` (what its callers were
+        answered), from `since` to `until` (Unix seconds): `.inputs()` and `.outputs()` give numpy arrays."""
+        from modelyard.traffic import read_window
+
+        if self.traffic_url is None:
+            raise InvalidArgument("this registry has no traffic log URL (Registry.from_settings sets one)")
+        ref = parse_ref(ref) if isinstance(ref, str) else ref
+        version = str(ref.version) if ref.version is not None else None
+        return read_window(self.traffic_url, ref.name, version, ref.alias, since, until)
 
     def model(self, name: str) -> RegisteredModel:
         return self.store.get_registered_model(name)

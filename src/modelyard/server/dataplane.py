@@ -3,12 +3,13 @@ types and map errors."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+import time
+from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import CollectorRegistry
 
 from modelyard import __version__
-from modelyard.errors import NotFound
+from modelyard.errors import ModelyardError, NotFound
 from modelyard.protocol.types import InferRequest, InferResponse
 from modelyard.server.metrics.prometheus import ServerCollector, WorkerTelemetry, prometheus_text
 from modelyard.server.metrics.stats import triton_stats
@@ -17,6 +18,9 @@ from modelyard.server.models.served import ServedModel
 from modelyard.server.models.triton_config import PLATFORMS, model_config
 from modelyard.server.repository.access import ControlAccess
 from modelyard.uri import parse_ref
+
+if TYPE_CHECKING:
+    from modelyard.traffic import TrafficLog
 
 EXTENSIONS = ["binary_tensor_data", "model_repository", "model_configuration", "statistics"]
 
@@ -38,9 +42,11 @@ class DataPlane:
         control: Control | None = None,
         telemetry: WorkerTelemetry | None = None,
         access: ControlAccess | None = None,
+        traffic: TrafficLog | None = None,
     ) -> None:
         self.manager = manager
         self.control = control
+        self.traffic = traffic
         self.access = access or ControlAccess()
         self.telemetry = telemetry or WorkerTelemetry(manager.snapshot)
         self.collectors = CollectorRegistry()  # the app's own: tests and several apps never share one
@@ -85,7 +91,18 @@ class DataPlane:
         return model.batcher is not None
 
     async def infer(self, name: str, version: str | None, request: InferRequest) -> InferResponse:
-        return await self.model(name, version).infer(request)
+        model = self.model(name, version)
+        traffic = self.traffic
+        if traffic is None or not traffic.sampled(request):
+            return await model.infer(request)
+        start = time.perf_counter_ns()
+        try:
+            response = await model.infer(request)
+        except ModelyardError as exc:  # what failed is traffic too: the gate counts errors the baseline did not raise
+            traffic.record(name, model.version, request, None, time.perf_counter_ns() - start, exc)
+            raise
+        traffic.record(name, model.version, request, response, time.perf_counter_ns() - start)
+        return response
 
     def model_config(self, name: str, version: str | None = None) -> dict[str, Any]:
         model = self.model(name, version)

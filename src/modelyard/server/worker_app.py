@@ -8,11 +8,11 @@ import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelyard.server.dataplane import DataPlane
 from modelyard.server.metrics.prometheus import WorkerTelemetry
-from modelyard.server.metrics.snapshots import SnapshotFiles
+from modelyard.server.metrics.snapshots import TRAFFIC, SnapshotFiles
 from modelyard.server.models.manager import ModelManager
 from modelyard.server.process.common import SPEC_ENV, telemetry_dir
 from modelyard.server.process.memory import settle_heap
@@ -21,6 +21,9 @@ from modelyard.server.repository.control import ModelControl, loaded_sources
 from modelyard.server.repository.spec import ServeSpec, SpecFile
 from modelyard.server.transports.rest import RestApp
 from modelyard.server.transports.uvicorn_protocol import OneWriteProtocol
+
+if TYPE_CHECKING:
+    from modelyard.traffic import TrafficLog
 
 log = logging.getLogger("modelyard.server")
 
@@ -33,11 +36,30 @@ def build_app(spec: ServeSpec, telemetry_dir: Path | None = None, spec_file: Spe
     files = SnapshotFiles(telemetry_dir) if telemetry_dir else None
     control = ModelControl(manager, spec, spec_file)
     access = ControlAccess(spec.control_token)
+    traffic = traffic_log(spec)
+
+    def snapshot() -> dict[str, Any]:
+        counts = {"logged": traffic.logged, "dropped": traffic.dropped} if traffic else {}
+        return {**manager.snapshot(), **({TRAFFIC: counts} if counts else {})}
+
     # Idle, a worker beats a few times per the supervisor's timeout for a hung worker.
-    telemetry = WorkerTelemetry(manager.snapshot, files, ready=manager.ready, idle_period_s=spec.worker_timeout_s / 4)
-    dataplane = DataPlane(manager, control, telemetry, access)
+    telemetry = WorkerTelemetry(snapshot, files, ready=manager.ready, idle_period_s=spec.worker_timeout_s / 4)
+    dataplane = DataPlane(manager, control, telemetry, access, traffic)
     lifecycle = Lifecycle(spec, dataplane, control)
     return RestApp(dataplane, spec.max_body_bytes, on_startup=lifecycle.start, on_shutdown=lifecycle.stop)
+
+
+def traffic_log(spec: ServeSpec) -> TrafficLog | None:
+    """This worker's traffic log (its own files), when the spec samples any traffic."""
+    link = spec.traffic
+    if link is None or link.sample <= 0:
+        return None
+    from modelyard.traffic import Sampler, TrafficLog
+    from modelyard.traffic.log import Rotation
+
+    sampler = Sampler(link.sample, link.key or None)
+    rotation = Rotation(link.file_bytes, link.file_s)
+    return TrafficLog(link.url, sampler, link.buffer_bytes, rotation, worker=str(os.getpid()))
 
 
 class Lifecycle:
@@ -60,6 +82,8 @@ class Lifecycle:
             tls = ServerTls(spec.tls_cert, spec.tls_key, spec.tls_ca) if spec.tls_cert else None
             self.grpc = await start_grpc(self.dataplane, spec.host, spec.grpc_port, spec.max_body_bytes, tls)
         self.dataplane.telemetry.start()
+        if self.dataplane.traffic is not None:
+            self.dataplane.traffic.start()
         self.control.watch()
         settle_heap()
         log.info("%d model(s) loaded and warmed up in %.2f s", len(self.spec.models), time.perf_counter() - started)
@@ -70,6 +94,8 @@ class Lifecycle:
         if self.grpc is not None:
             await self.grpc.stop(grace=self.spec.drain_timeout_s)
         await self.dataplane.manager.close()
+        if self.dataplane.traffic is not None:  # after the last request: everything sampled is written
+            await asyncio.to_thread(self.dataplane.traffic.close)
 
 
 def create_app(environ: Mapping[str, str] = os.environ) -> RestApp:

@@ -13,7 +13,15 @@ import psutil
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
-from modelyard.server.metrics.snapshots import BATCH_SIZES, PROCESS, SECONDS, SnapshotFiles, merge_snapshots
+from modelyard.server.metrics.snapshots import (
+    BATCH_SIZES,
+    PROCESS,
+    SECONDS,
+    TRAFFIC,
+    SnapshotFiles,
+    merge_snapshots,
+    model_entries,
+)
 
 HISTOGRAMS = (
     ("modelyard_request_duration_seconds", "request_seconds", SECONDS, "Time from decoded request to response."),
@@ -128,9 +136,7 @@ class ServerCollector:
         histograms = [
             (HistogramMetricFamily(name, text, labels=labels), key, bounds) for name, key, bounds, text in HISTOGRAMS
         ]
-        for key, model in sorted(snapshot.items()):
-            if key == PROCESS:
-                continue
+        for model in sorted(model_entries(snapshot), key=lambda m: (m["name"], m["version"])):
             values = [model["name"], model["version"]]
             requests.add_metric([*values, "success"], model["success"]["count"])
             requests.add_metric([*values, "error"], model["fail"]["count"])
@@ -147,6 +153,11 @@ class ServerCollector:
         yield inferences
         yield from gauges.values()
         yield from (family for family, _, _ in histograms)
+        traffic = snapshot.get(TRAFFIC, {})
+        yield CounterMetricFamily("modelyard_traffic_logged", "Requests written to the traffic log.",
+                                  value=traffic.get("logged", 0))  # fmt: skip
+        yield CounterMetricFamily("modelyard_traffic_dropped", "Sampled requests dropped: the log's buffer was full.",
+                                  value=traffic.get("dropped", 0))  # fmt: skip
         process = snapshot.get(PROCESS, {})
         yield CounterMetricFamily("modelyard_process_cpu_seconds", "CPU time of the serving processes.",
                                   value=process.get("cpu_seconds", 0.0))  # fmt: skip

@@ -21,6 +21,12 @@ SECONDS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1
 BATCH_SIZES = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0)
 STALE_S = 10.0
 PROCESS = "__process__"  # a snapshot's key for its process, beside one per model version
+TRAFFIC = "__traffic__"  # the traffic log's counts: logged, dropped
+
+
+def model_entries(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
+    """The snapshot's model versions (its other keys, `__process__` and the like, are the worker's own)."""
+    return [value for key, value in snapshot.items() if not key.startswith("__")]
 
 
 @dataclass(slots=True)

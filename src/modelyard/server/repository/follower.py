@@ -27,7 +27,7 @@ from types import FrameType
 
 from modelyard.registry import ArtifactStore, Registry, ServedVersion, ServerRecord
 from modelyard.registry.sql import SqlAlchemyStore
-from modelyard.server.metrics.snapshots import PROCESS, SnapshotFiles
+from modelyard.server.metrics.snapshots import PROCESS, SnapshotFiles, model_entries
 from modelyard.server.process.common import signal_on_parent_death, telemetry_dir
 from modelyard.server.repository.sources import SourceResolver
 from modelyard.server.repository.spec import ServeSpec, SourceSpec, SpecFile
@@ -90,7 +90,11 @@ class Follower:
         self.ready = False
 
     def follow(self) -> None:
-        chosen = self.resolver.evaluate(self.spec.follow)
+        versions = self.resolver.choose(self.spec.follow)
+        wanted = {((v.name, str(v.version)), tuple(v.aliases)) for v in versions}
+        if wanted == {(s.key, s.aliases) for s in self.spec.models if s.followed}:
+            return  # nothing moved: no package to check against its digest, no spec to lock and reread
+        chosen = [self.resolver.spec_for(v) for v in versions]
 
         def change(spec: ServeSpec) -> ServeSpec:
             return followed_update(spec, [c.model_copy(deep=True) for c in chosen]) or spec
@@ -126,7 +130,7 @@ class Follower:
         ready = False
         for snapshot in self.workers.others():
             ready = ready or bool(snapshot.get(PROCESS, {}).get("ready_workers"))
-            loaded.update((m["name"], m["version"]) for key, m in snapshot.items() if key != PROCESS)
+            loaded.update((m["name"], m["version"]) for m in model_entries(snapshot))
         return sorted(loaded), ready
 
     def run(self) -> None:

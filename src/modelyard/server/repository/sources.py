@@ -91,11 +91,15 @@ class SourceResolver:
 
     def evaluate(self, rules: list[FollowRule]) -> list[SourceSpec]:
         """The registry versions the rules choose now, each once, with its package folder."""
+        return [self.spec_for(v) for v in self.choose(rules)]
+
+    def choose(self, rules: list[FollowRule]) -> list[ModelVersion]:
+        """The registry versions the rules choose now, each once: registry reads only, no package fetched."""
         chosen: dict[tuple[str, int], ModelVersion] = {}
         for rule in rules:
             for version in self._versions(rule):
                 chosen.setdefault((version.name, version.version), version)
-        return [self._spec(v) for _, v in sorted(chosen.items())]
+        return [v for _, v in sorted(chosen.items())]
 
     def registry(self) -> Registry:
         if self._registry is None:
@@ -121,7 +125,8 @@ class SourceResolver:
         found = {v.version: v for v in every_version(registry, VersionFilter(name=rule.name))}
         return [found[v] for v in policy.select(found)]
 
-    def _spec(self, version: ModelVersion) -> SourceSpec:
+    def spec_for(self, version: ModelVersion) -> SourceSpec:
+        """What to serve for a registry version: its package, fetched and checked against its digest."""
         _, path = self.registry().package_path(version, self.cache_dir / "registry")
         return SourceSpec(
             name=version.name,

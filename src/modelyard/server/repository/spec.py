@@ -52,6 +52,17 @@ class RegistryLink(BaseModel):
     busy_timeout_s: float = 30.0
 
 
+class TrafficLink(BaseModel):
+    """What the workers record of their traffic, and where (modelyard.traffic)."""
+
+    url: str
+    sample: float  # the share of requests kept, 0 to 1
+    key: str = ""  # a request parameter: its value's hash decides, so one user's requests stay together
+    buffer_bytes: int = 64 << 20
+    file_bytes: int = 32 << 20
+    file_s: float = 60.0
+
+
 class ServeSpec(BaseModel):
     models: list[SourceSpec]
     registry: RegistryLink | None = None
@@ -78,6 +89,7 @@ class ServeSpec(BaseModel):
     tls_key: str = ""
     tls_ca: str = ""  # clients must show a certificate these CAs signed
     access_log: bool = False  # a line per request in the server's log
+    traffic: TrafficLink | None = None  # the traffic log, when --log-sample is above 0
 
     @property
     def http_scheme(self) -> str:

@@ -1,0 +1,76 @@
+"""One server per variant of the command line, loaded in turn by wrk, round after round, in one run: what a
+feature costs is the ratio of medians to the variant without it (benchmarks/tls.py, benchmarks/traffic.py).
+
+On a shared 2-core machine single runs vary by a third; alternating the variants within each round and taking
+medians over rounds keeps the machine's drift out of the ratios.
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+import numpy as np
+
+from modelyard import examples
+from modelyard.client import Tls
+from modelyard.testing import Server, start_server, stop_server
+from server import LUA, bodies, wrk  # benchmarks/server.py: the same load and bodies
+
+Variant = tuple[list[str], Tls | None]  # extra `serve` arguments, and how to reach it
+
+
+def w1(work: Path, body: str) -> tuple[list[str], Path, str]:
+    """The W1 MLP as a model file, and a request body for it (json or binary)."""
+    model = examples.mlp_onnx(work / "tabular.onnx")
+    x = np.random.default_rng(0).standard_normal((1, 32)).astype(np.float32)
+    path, header_length = bodies(work, "tabular", x)[body]
+    return [str(model), "--name", "tabular", "--grpc-port", "0"], path, header_length
+
+
+def compare(
+    variants: dict[str, Variant],
+    work: Path,
+    body: str = "binary",
+    concurrencies: tuple[int, ...] = (1, 16),
+    rounds: int = 3,
+    duration_s: float = 3.0,
+    lua_extra: str = "",
+) -> dict[tuple[str, int], list[tuple[float, float]]]:
+    """(variant, concurrency) -> [(requests/s, p99 ms) per round]; prints each measurement as it comes."""
+    base, path, header_length = w1(work, body)
+    lua = work / "load.lua"
+    lua.write_text(LUA + lua_extra)
+    servers: dict[str, Server] = {}
+    results: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    try:
+        for name, (extra, tls) in variants.items():
+            servers[name] = start_server([*base, *extra], work / f"home-{name}", tls=tls)
+        for number in range(1, rounds + 1):
+            for conc in concurrencies:
+                for name, server in servers.items():
+                    url = f"{server.url}/v2/models/tabular/infer"
+                    wrk(url, lua, path, header_length, conc, 1)  # warm the connections and the model
+                    r = wrk(url, lua, path, header_length, conc, duration_s)
+                    rps, p99 = r["requests"] / (r["duration_us"] / 1e6), r["p99_us"] / 1000
+                    results.setdefault((name, conc), []).append((rps, p99))
+                    print(f"round {number} c={conc:<3} {name:<10} {rps:9,.0f} req/s  p99 {p99:.2f} ms", flush=True)
+    finally:
+        for server in servers.values():
+            stop_server(server)
+    return results
+
+
+def ratios(results: dict[tuple[str, int], list[tuple[float, float]]], baseline: str) -> None:
+    """Each variant against `baseline`: throughput and p99, medians over the rounds."""
+    names = list(dict.fromkeys(name for name, _ in results))
+    concurrencies = sorted({conc for _, conc in results})
+    for conc in concurrencies:
+        base = [statistics.median(v) for v in zip(*results[(baseline, conc)], strict=True)]
+        for name in names:
+            if name == baseline:
+                continue
+            got = [statistics.median(v) for v in zip(*results[(name, conc)], strict=True)]
+            print(
+                f"  c={conc:<3} {name} / {baseline}: throughput {got[0] / base[0]:.3f}x   p99 {got[1] / base[1]:.2f}x"
+            )

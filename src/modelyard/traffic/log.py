@@ -1,0 +1,192 @@
+"""The server's side of the traffic log: records taken on the request path, written by a thread of their own.
+
+A request that is sampled costs a small record (references to its tensors, not copies) appended to a buffer
+bounded in bytes; when the buffer is full the record is dropped and counted, so inference never waits for a disk.
+A writer thread wakes every `flush_s`, turns what came into one Arrow table per model version and day, and appends
+it to that partition's open Parquet file: `URL/model=NAME/version=V/date=YYYY-MM-DD/WORKER-START-N.parquet`. A file
+is written under a hidden temporary name and renamed when it is closed (at `file_bytes`, after `file_s`, or when
+the server stops), so a reader never sees half a file. Each worker writes its own files. `close()` writes out
+everything sampled: a clean stop loses nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from modelyard.protocol.types import InferRequest, InferResponse
+from modelyard.traffic.records import Record, to_table
+from modelyard.traffic.sampling import Sampler
+
+log = logging.getLogger("modelyard.traffic")
+
+
+@dataclass
+class Rotation:
+    """When an open file is closed and a new one begun. Pure, the clock passed in."""
+
+    file_bytes: int = 32 << 20
+    file_s: float = 60.0
+
+    def due(self, opened_at: float, size: int, now: float) -> bool:
+        return size >= self.file_bytes or now - opened_at >= self.file_s
+
+
+class _OpenFile:
+    def __init__(self, fs: Any, folder: str, name: str, schema: pa.Schema, now: float) -> None:
+        self.fs, self.final, self.temporary = fs, f"{folder}/{name}", f"{folder}/.{name}.tmp"
+        fs.makedirs(folder, exist_ok=True)
+        self.file = fs.open(self.temporary, "wb")
+        self.writer = pq.ParquetWriter(self.file, schema)
+        self.schema, self.opened_at, self.rows = schema, now, 0
+
+    def write(self, table: pa.Table) -> None:
+        self.writer.write_table(table)
+        self.rows += table.num_rows
+
+    @property
+    def size(self) -> int:
+        return int(self.file.tell())
+
+    def close(self) -> None:
+        self.writer.close()
+        self.file.close()
+        self.fs.mv(self.temporary, self.final)
+
+
+class TrafficLog:
+    def __init__(
+        self,
+        url: str,
+        sampler: Sampler,
+        buffer_bytes: int = 64 << 20,
+        rotation: Rotation | None = None,
+        worker: str = "0",
+        flush_s: float = 1.0,
+    ) -> None:
+        self.fs, self.root = fsspec.core.url_to_fs(url)
+        self.sampler = sampler
+        self.buffer_bytes = buffer_bytes
+        self.rotation = rotation or Rotation()
+        self.worker = worker
+        self.flush_s = flush_s
+        self.logged = 0  # written to files
+        self.dropped = 0  # refused: the buffer was full
+        self._queue: deque[Record] = deque()
+        self._queued_bytes = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._files: dict[tuple[str, str, str], _OpenFile] = {}
+        self._started = time.time_ns()
+        self._sequence = 0
+        self._thread: threading.Thread | None = None
+
+    # -- the request path ------------------------------------------------------------------------------------------
+
+    def sampled(self, request: InferRequest) -> bool:
+        return self.sampler.keep(request.parameters)
+
+    def record(
+        self,
+        called: str,
+        version: str,
+        request: InferRequest,
+        response: InferResponse | None,
+        latency_ns: int,
+        error: Exception | None = None,
+    ) -> None:
+        """`called`: the name the caller used (`fraud@production`); `response` None when the request failed."""
+        name, _, alias = called.partition("@")
+        record = Record(
+            request_id=request.id or "",
+            time_ns=time.time_ns(),
+            model=name,
+            version=version,
+            alias=alias,
+            latency_us=latency_ns / 1000,
+            outcome="ok" if error is None else type(error).__name__,
+            error="" if error is None else str(error),
+            inputs={i.name: i.data for i in request.inputs},
+            outputs={o.name: o.data for o in response.outputs} if response is not None else {},
+        )
+        size = record.nbytes
+        with self._lock:
+            if self._queued_bytes + size > self.buffer_bytes:
+                self.dropped += 1
+                return
+            self._queue.append(record)
+            self._queued_bytes += size
+
+    # -- the writer thread -----------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="modelyard-traffic", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Write out everything sampled and close the files (renamed into place)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        else:
+            self.flush(time.time())
+        self._close_files(lambda _: True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.flush_s):
+            self._guarded(time.time())
+        self._guarded(time.time())
+
+    def _guarded(self, now: float) -> None:
+        try:
+            self.flush(now)
+        except Exception:  # a full disk or a lost bucket must not end the thread: what it held is counted dropped
+            log.exception("could not write the traffic log under %s", self.root)
+
+    def flush(self, now: float) -> None:
+        """Write what came since the last flush; close the files that are due."""
+        with self._lock:
+            records, self._queue, self._queued_bytes = self._queue, deque(), 0
+        groups: dict[tuple[str, str, str], list[Record]] = {}
+        for r in records:
+            day = time.strftime("%Y-%m-%d", time.gmtime(r.time_ns / 1e9))
+            groups.setdefault((r.model, r.version, day), []).append(r)
+        for key, group in groups.items():
+            try:
+                self._write(key, to_table(group), now)
+            except Exception:
+                self.dropped += len(group)
+                raise
+            self.logged += len(group)
+        self._close_files(lambda f: self.rotation.due(f.opened_at, f.size, now))
+
+    def _write(self, key: tuple[str, str, str], table: pa.Table, now: float) -> None:
+        current = self._files.get(key)
+        if current is not None and not current.schema.equals(table.schema):
+            self._close(key)  # a request with other tensors (an optional input): a file of its own
+            current = None
+        if current is None:
+            model, version, day = key
+            folder = f"{self.root}/model={model}/version={version}/date={day}"
+            self._sequence += 1
+            name = f"{self.worker}-{self._started}-{self._sequence}.parquet"
+            current = self._files[key] = _OpenFile(self.fs, folder, name, table.schema, now)
+        current.write(table)
+
+    def _close_files(self, due: Any) -> None:
+        for key in [k for k, f in self._files.items() if due(f)]:
+            self._close(key)
+
+    def _close(self, key: tuple[str, str, str]) -> None:
+        opened = self._files.pop(key)
+        with contextlib.suppress(Exception):
+            opened.close()

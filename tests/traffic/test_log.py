@@ -1,0 +1,124 @@
+"""The traffic log in process: sampling, the bounded buffer, files renamed into place, rotation, reading back."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from modelyard.errors import InvalidArgument, NotFound
+from modelyard.protocol.types import InferInput, InferOutput, InferRequest, InferResponse
+from modelyard.traffic import Sampler, TrafficLog, list_files, read_window
+from modelyard.traffic.log import Rotation
+from modelyard.traffic.reader import parse_since
+from modelyard.traffic.sampling import bucket
+
+
+def request(i: int, rows: int = 1, user: str | None = None) -> InferRequest:
+    x = np.full((rows, 4), i, np.float32)
+    parameters = {"user": user} if user else {}
+    return InferRequest([InferInput("x", "FP32", x.shape, x)], id=f"r{i}", parameters=parameters)
+
+
+def response(i: int, rows: int = 1) -> InferResponse:
+    return InferResponse("fraud", "1", [InferOutput("y", "FP32", np.full((rows, 1), i * 2, np.float32))])
+
+
+def test_sampling_by_rate_and_by_a_parameters_hash() -> None:
+    assert Sampler(1.0).keep({})
+    assert not Sampler(0.0).keep({})
+    draws = iter([0.05, 0.5])
+    sampler = Sampler(0.1, draw=lambda: next(draws))
+    assert [sampler.keep({}), sampler.keep({})] == [True, False]
+    keyed = Sampler(0.5, key="user")
+    users = [f"user-{i}" for i in range(2000)]
+    kept = {u for u in users if keyed.keep({"user": u})}
+    assert all(keyed.keep({"user": u}) == (u in kept) for u in users)  # one user's requests: always the same fate
+    assert 0.45 < len(kept) / len(users) < 0.55
+    assert bucket("user-7") == bucket("user-7")
+    with pytest.raises(InvalidArgument, match="--log-sample"):
+        Sampler(1.5)
+
+
+def test_what_is_recorded_comes_back_as_it_was_sent_and_a_file_is_seen_only_once_closed(tmp_path: Path) -> None:
+    url = str(tmp_path / "traffic")
+    log = TrafficLog(url, Sampler(1.0), worker="w1")
+    for i in range(10):
+        log.record("fraud@production" if i % 2 else "fraud", "1", request(i, rows=2), response(i, rows=2), 1500)
+    log.record("fraud", "1", request(99), None, 800, InvalidArgument("inputs[0] 'x': bad"))
+    log.flush(time.time())
+    assert list_files(url, "fraud") == []  # written, but under a hidden temporary name: no half files for readers
+    log.close()
+    (written,) = list_files(url, "fraud")
+    assert (written.version, written.path.endswith(".parquet")) == ("1", True)
+    window = read_window(url, "fraud")
+    assert window.rows == 11
+    x = window.inputs()["x"]
+    assert x.shape == (21, 4)  # every request's rows (ten of two, one of one), in order
+    np.testing.assert_array_equal(x[:20:2, 0], range(10))
+    assert x[20, 0] == 99
+    assert window.outputs()["y"].shape == (20, 1)  # the failed request has no outputs
+    table = window.table
+    assert table.column("outcome").to_pylist()[-1] == "InvalidArgument"
+    assert table.column("latency_us").to_pylist()[0] == 1.5
+    assert read_window(url, "fraud", alias="production").rows == 5  # what callers of the alias were answered
+    assert log.logged == 11
+
+
+def test_a_full_buffer_drops_and_counts_and_inference_never_waits(tmp_path: Path) -> None:
+    log = TrafficLog(str(tmp_path), Sampler(1.0), buffer_bytes=2000)
+    for i in range(20):
+        log.record("fraud", "1", request(i), response(i), 1000)
+    assert log.dropped > 0
+    log.close()
+    assert log.logged + log.dropped == 20
+    assert read_window(str(tmp_path), "fraud").rows == log.logged
+
+
+def test_files_rotate_by_size_and_age_tick_by_tick(tmp_path: Path) -> None:
+    rotation = Rotation(file_bytes=1 << 30, file_s=60.0)
+    assert not rotation.due(opened_at=0.0, size=10, now=59.0)
+    assert rotation.due(opened_at=0.0, size=10, now=60.0)
+    assert Rotation(file_bytes=100, file_s=1e9).due(0.0, 100, 0.0)
+    log = TrafficLog(str(tmp_path), Sampler(1.0), rotation=Rotation(file_s=60.0))
+    log.record("fraud", "1", request(1), response(1), 1000)
+    log.flush(now=1000.0)  # opened at 1000
+    log.record("fraud", "1", request(2), response(2), 1000)
+    log.flush(now=1030.0)
+    assert list_files(str(tmp_path), "fraud") == []
+    log.flush(now=1061.0)  # 61 s after it was opened: closed and renamed, readable
+    assert len(list_files(str(tmp_path), "fraud")) == 1
+    log.record("fraud", "1", request(3), response(3), 1000)
+    log.close()
+    assert len(list_files(str(tmp_path), "fraud")) == 2
+    assert read_window(str(tmp_path), "fraud").rows == 3
+
+
+def test_another_set_of_tensors_starts_a_file_of_its_own(tmp_path: Path) -> None:
+    log = TrafficLog(str(tmp_path), Sampler(1.0))
+    log.record("fraud", "1", request(1), response(1), 1000)
+    log.flush(time.time())
+    extra = request(2)
+    extra.inputs.append(InferInput("mask", "BOOL", (1, 4), np.ones((1, 4), bool)))
+    log.record("fraud", "1", extra, response(2), 1000)
+    log.close()
+    assert len(list_files(str(tmp_path), "fraud")) == 2
+    window = read_window(str(tmp_path), "fraud")
+    assert window.rows == 2
+    assert window.inputs()["mask"].shape == (1, 4)
+
+
+def test_any_fsspec_url_and_windows_in_time(tmp_path: Path) -> None:
+    url = "memory://modelyard-test-traffic"
+    log = TrafficLog(url, Sampler(1.0))
+    log.record("fraud", "2", request(1), response(1), 1000)
+    log.close()
+    assert read_window(url, "fraud", version="2").rows == 1
+    assert read_window(url, "fraud", since=time.time() + 60).rows == 0
+    with pytest.raises(NotFound, match="no recorded traffic for fraud/3"):
+        read_window(url, "fraud", version="3")
+    assert parse_since("2h", now=10_000.0) == 10_000.0 - 7200
+    with pytest.raises(InvalidArgument, match="--since"):
+        parse_since("yesterday")
