@@ -2,8 +2,9 @@
 
 A request that is sampled costs a small record (references to its tensors, not copies) appended to a buffer
 bounded in bytes; when the buffer is full the record is dropped and counted, so inference never waits for a disk.
-A writer thread wakes every `flush_s`, turns what came into one Arrow table per model version and day, and appends
-it to that partition's open Parquet file: `URL/model=NAME/version=V/date=YYYY-MM-DD/WORKER-START-N.parquet`. A file
+A writer thread, asleep while nothing comes, writes every `flush_s` (0.25 s) while records do: one Arrow table
+per model version and day, appended to that partition's open Parquet file,
+`URL/model=NAME/version=V/date=YYYY-MM-DD/WORKER-START-N.parquet`. A file
 is written under a hidden temporary name and renamed when it is closed (at `file_bytes`, after `file_s`, or when
 the server stops), so a reader never sees half a file. Each worker writes its own files. `close()` writes out
 everything sampled: a clean stop loses nothing.
@@ -24,10 +25,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from modelyard.protocol.types import InferRequest, InferResponse
-from modelyard.traffic.records import Record, to_table
+from modelyard.traffic.records import Entry, entry_bytes, to_table
 from modelyard.traffic.sampling import Sampler
 
 log = logging.getLogger("modelyard.traffic")
+REPEATED = ["model", "version", "alias", "outcome", "error"]
 
 
 @dataclass
@@ -46,7 +48,9 @@ class _OpenFile:
         self.fs, self.final, self.temporary = fs, f"{folder}/{name}", f"{folder}/.{name}.tmp"
         fs.makedirs(folder, exist_ok=True)
         self.file = fs.open(self.temporary, "wb")
-        self.writer = pq.ParquetWriter(self.file, schema)
+        # Dictionaries for the columns that repeat, statistics for the time that windows filter on: a dictionary
+        # tried on random tensor values cost 9 of every 10 ms a write took (44 ms for 9,000 W1 rows, now 4.7).
+        self.writer = pq.ParquetWriter(self.file, schema, use_dictionary=REPEATED, write_statistics=["time"])
         self.schema, self.opened_at, self.rows = schema, now, 0
 
     def write(self, table: pa.Table) -> None:
@@ -71,7 +75,7 @@ class TrafficLog:
         buffer_bytes: int = 64 << 20,
         rotation: Rotation | None = None,
         worker: str = "0",
-        flush_s: float = 1.0,
+        flush_s: float = 0.25,
     ) -> None:
         self.fs, self.root = fsspec.core.url_to_fs(url)
         self.sampler = sampler
@@ -81,10 +85,11 @@ class TrafficLog:
         self.flush_s = flush_s
         self.logged = 0  # written to files
         self.dropped = 0  # refused: the buffer was full
-        self._queue: deque[Record] = deque()
+        self._queue: deque[Entry] = deque()
         self._queued_bytes = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._pending = threading.Event()
         self._files: dict[tuple[str, str, str], _OpenFile] = {}
         self._started = time.time_ns()
         self._sequence = 0
@@ -105,26 +110,16 @@ class TrafficLog:
         error: Exception | None = None,
     ) -> None:
         """`called`: the name the caller used (`fraud@production`); `response` None when the request failed."""
-        name, _, alias = called.partition("@")
-        record = Record(
-            request_id=request.id or "",
-            time_ns=time.time_ns(),
-            model=name,
-            version=version,
-            alias=alias,
-            latency_us=latency_ns / 1000,
-            outcome="ok" if error is None else type(error).__name__,
-            error="" if error is None else str(error),
-            inputs={i.name: i.data for i in request.inputs},
-            outputs={o.name: o.data for o in response.outputs} if response is not None else {},
-        )
-        size = record.nbytes
+        size = entry_bytes(request, response)
+        entry = Entry(called, version, request, response, time.time_ns(), latency_ns, error)
         with self._lock:
             if self._queued_bytes + size > self.buffer_bytes:
                 self.dropped += 1
                 return
-            self._queue.append(record)
+            self._queue.append(entry)
             self._queued_bytes += size
+            if len(self._queue) == 1:
+                self._pending.set()  # the writer sleeps while there is nothing to write
 
     # -- the writer thread -----------------------------------------------------------------------------------------
 
@@ -135,6 +130,7 @@ class TrafficLog:
     def close(self) -> None:
         """Write out everything sampled and close the files (renamed into place)."""
         self._stop.set()
+        self._pending.set()
         if self._thread is not None:
             self._thread.join()
         else:
@@ -142,7 +138,14 @@ class TrafficLog:
         self._close_files(lambda _: True)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.flush_s):
+        """Asleep until a record comes (or a file is due to close); then a batch's worth of `flush_s` is gathered
+        and written. Small, frequent batches: each holds the interpreter's lock while it becomes a table (a
+        second's worth at 9,000 requests/s stalled the event loop for tens of ms and tripled p99)."""
+        while not self._stop.is_set():
+            self._pending.wait(timeout=self.rotation.file_s)
+            if self._stop.wait(self.flush_s):
+                break
+            self._pending.clear()
             self._guarded(time.time())
         self._guarded(time.time())
 
@@ -156,10 +159,10 @@ class TrafficLog:
         """Write what came since the last flush; close the files that are due."""
         with self._lock:
             records, self._queue, self._queued_bytes = self._queue, deque(), 0
-        groups: dict[tuple[str, str, str], list[Record]] = {}
-        for r in records:
-            day = time.strftime("%Y-%m-%d", time.gmtime(r.time_ns / 1e9))
-            groups.setdefault((r.model, r.version, day), []).append(r)
+        groups: dict[tuple[str, str, str], list[Entry]] = {}
+        for e in records:
+            day = time.strftime("%Y-%m-%d", time.gmtime(e.time_ns // 1_000_000_000))
+            groups.setdefault((e.called.partition("@")[0], e.version, day), []).append(e)
         for key, group in groups.items():
             try:
                 self._write(key, to_table(group), now)

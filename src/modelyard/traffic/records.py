@@ -2,60 +2,61 @@
 
 A tensor is two columns named after the signature: `input.x` holds its values, flat, and `input.x.shape` its shape
 (each request has its own batch size), so any tensor of any shape fits one schema and comes back as it was sent.
+
+On the request path an entry is a tuple of references (the decoded request, the response, two clocks): 0.7 µs,
+where a record object with its tensors gathered into dicts cost 5 µs. The writer thread turns a batch of entries
+into columns with numpy doing the per-row work: 1-2 µs an entry, where list-of-lists conversion cost 7.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+import itertools
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
 
-META = ("request_id", "time", "model", "version", "alias", "latency_us", "outcome", "error")
+from modelyard.protocol.types import InferRequest, InferResponse
+
 INPUT, OUTPUT = "input.", "output."
 SHAPE = ".shape"
-OVERHEAD_BYTES = 256  # a record's strings and bookkeeping, beside its tensors
+OVERHEAD_BYTES = 256  # an entry's strings and bookkeeping, beside its tensors
 
 
-@dataclass(slots=True)
-class Record:
-    request_id: str
-    time_ns: int
-    model: str
+class Entry(NamedTuple):
+    called: str  # the name the caller used: `fraud@production`
     version: str
-    alias: str  # the alias the caller named (`fraud@production`), or ""
-    latency_us: float
-    outcome: str  # "ok", or the error's class (InvalidArgument, ModelExecutionError, ...)
-    error: str
-    inputs: dict[str, np.ndarray] = field(default_factory=dict)
-    outputs: dict[str, np.ndarray] = field(default_factory=dict)
-
-    @property
-    def nbytes(self) -> int:
-        tensors = [*self.inputs.values(), *self.outputs.values()]
-        return OVERHEAD_BYTES + sum(_nbytes(a) for a in tensors)
+    request: InferRequest
+    response: InferResponse | None  # None: the request failed
+    time_ns: int
+    latency_ns: int
+    error: Exception | None
 
 
-def to_table(records: list[Record]) -> pa.Table:
+def entry_bytes(request: InferRequest, response: InferResponse | None) -> int:
+    size = OVERHEAD_BYTES + sum(_nbytes(i.data) for i in request.inputs)
+    return size + (sum(_nbytes(o.data) for o in response.outputs) if response is not None else 0)
+
+
+def to_table(entries: list[Entry]) -> pa.Table:
+    names = [e.called.partition("@") for e in entries]
     columns: dict[str, Any] = {
-        "request_id": pa.array([r.request_id for r in records], pa.string()),
-        "time": pa.array([r.time_ns for r in records], pa.timestamp("ns", tz="UTC")),
-        "model": pa.array([r.model for r in records], pa.string()),
-        "version": pa.array([r.version for r in records], pa.string()),
-        "alias": pa.array([r.alias for r in records], pa.string()),
-        "latency_us": pa.array([r.latency_us for r in records], pa.float64()),
-        "outcome": pa.array([r.outcome for r in records], pa.string()),
-        "error": pa.array([r.error for r in records], pa.string()),
+        "request_id": pa.array([e.request.id or "" for e in entries], pa.string()),
+        "time": pa.array(np.array([e.time_ns for e in entries], np.int64), pa.timestamp("ns", tz="UTC")),
+        "model": pa.array([n[0] for n in names], pa.string()),
+        "version": pa.array([e.version for e in entries], pa.string()),
+        "alias": pa.array([n[2] for n in names], pa.string()),
+        "latency_us": pa.array(np.array([e.latency_ns for e in entries], np.float64) / 1000),
+        "outcome": pa.array(["ok" if e.error is None else type(e.error).__name__ for e in entries], pa.string()),
+        "error": pa.array(["" if e.error is None else str(e.error) for e in entries], pa.string()),
     }
-    for prefix, side in ((INPUT, "inputs"), (OUTPUT, "outputs")):
-        names = sorted({n for r in records for n in getattr(r, side)})
-        for name in names:
-            tensors = [getattr(r, side).get(name) for r in records]
+    inputs = [{i.name: i.data for i in e.request.inputs} for e in entries]
+    outputs = [{o.name: o.data for o in e.response.outputs} if e.response is not None else {} for e in entries]
+    for prefix, side in ((INPUT, inputs), (OUTPUT, outputs)):
+        for name in sorted({n for tensors in side for n in tensors}):
+            tensors = [t.get(name) for t in side]
             columns[prefix + name] = _values(tensors)
-            columns[prefix + name + SHAPE] = pa.array(
-                [None if t is None else list(t.shape) for t in tensors], pa.list_(pa.int64())
-            )
+            columns[prefix + name + SHAPE] = _shapes(tensors)
     return pa.table(columns)
 
 
@@ -63,12 +64,13 @@ def tensor(table: pa.Table, column: str) -> np.ndarray:
     """The rows' tensors of `column` (`input.x`), joined along the batch axis: what the requests sent, in order.
     Rows without it (a failed request's outputs) are left out."""
     values, shapes = table.column(column), table.column(column + SHAPE).to_pylist()
-    parts = []
-    for chunk_row, shape in zip(values.to_pylist() if _is_binary(values) else _numeric_rows(values), shapes,
-                                strict=True):  # fmt: skip
-        if shape is None:
-            continue
-        parts.append(np.asarray(chunk_row, dtype=object if _is_binary(values) else None).reshape(shape))
+    binary = pa.types.is_binary(values.type.value_type)
+    rows = values.to_pylist() if binary else _numeric_rows(values)
+    parts = [
+        np.asarray(row, dtype=object if binary else None).reshape(shape)
+        for row, shape in zip(rows, shapes, strict=True)
+        if shape is not None
+    ]
     if not parts:
         return np.empty((0,))
     return np.concatenate(parts) if parts[0].ndim else np.stack(parts)
@@ -78,10 +80,9 @@ def _numeric_rows(values: pa.ChunkedArray) -> list[np.ndarray | None]:
     rows: list[np.ndarray | None] = []
     for chunk in values.chunks:
         flat = chunk.flatten().to_numpy(zero_copy_only=False)
-        offsets = chunk.offsets.to_numpy()
+        offsets = chunk.offsets.to_numpy() - chunk.offsets[0].as_py()
         valid = chunk.is_valid().to_numpy(zero_copy_only=False)
-        rows += [flat[offsets[i] - offsets[0] : offsets[i + 1] - offsets[0]] if valid[i] else None
-                 for i in range(len(chunk))]  # fmt: skip
+        rows += [flat[offsets[i] : offsets[i + 1]] if valid[i] else None for i in range(len(chunk))]
     return rows
 
 
@@ -91,16 +92,22 @@ def _values(tensors: list[np.ndarray | None]) -> pa.Array:
         rows = [None if t is None else [bytes(v) for v in t.ravel()] for t in tensors]
         return pa.array(rows, pa.list_(pa.binary()))
     dtype = present[0].dtype if present else np.dtype(np.float32)
-    flat = [np.asarray(t, dtype=dtype).ravel() for t in present]
-    sizes = [0 if t is None else t.size for t in tensors]
-    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int32)
-    values = pa.array(np.concatenate(flat) if flat else np.empty(0, dtype))
-    mask = pa.array([t is None for t in tensors])
-    return pa.ListArray.from_arrays(pa.array(offsets), values, mask=mask)
+    sizes = np.array([0 if t is None else t.size for t in tensors], np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    flat = np.concatenate([t.astype(dtype, copy=False).ravel() for t in present]) if present else np.empty(0, dtype)
+    mask = pa.array(np.array([t is None for t in tensors])) if len(present) < len(tensors) else None
+    return pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(flat), mask=mask)
 
 
-def _is_binary(values: pa.ChunkedArray) -> bool:
-    return bool(pa.types.is_binary(values.type.value_type))
+def _shapes(tensors: list[np.ndarray | None]) -> pa.Array:
+    ranks = {t.ndim for t in tensors if t is not None}
+    if len(ranks) == 1 and all(t is not None for t in tensors):
+        rank = ranks.pop()  # one rank, no gaps: the shapes as one matrix, no list per row
+        shapes = itertools.chain.from_iterable(t.shape for t in tensors if t is not None)
+        dims = np.fromiter(shapes, np.int64, count=len(tensors) * rank)  # np.array of tuples: 1.6 µs a row
+        offsets = np.arange(len(tensors) + 1, dtype=np.int32) * rank
+        return pa.ListArray.from_arrays(pa.array(offsets), pa.array(dims, pa.int64()))
+    return pa.array([None if t is None else list(t.shape) for t in tensors], pa.list_(pa.int64()))
 
 
 def _nbytes(array: np.ndarray) -> int:
