@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "models": ("modelyard.cli.models", "app", True),
     "alias": ("modelyard.cli.alias", "app", True),
     "traffic": ("modelyard.cli.traffic", "app", True),
+    "validate": ("modelyard.cli.validate", "validate", False),
     "package": ("modelyard.cli.package", "package", False),
     "serve": ("modelyard.cli.serve", "serve", False),
     "infer": ("modelyard.cli.infer", "infer", False),

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from modelyard.errors import InvalidArgument, NotFound
-from modelyard.traffic.records import INPUT, OUTPUT, SHAPE, tensor
+from modelyard.traffic.records import INPUT, OUTPUT, SHAPE, row_tensors, tensor
 
 PARTITION = re.compile(r"model=(?P<model>[^/]+)/version=(?P<version>[^/]+)/date=(?P<date>[\d-]+)/(?P<file>[^/]+)$")
 SINCE = re.compile(r"^(?P<n>\d+(\.\d+)?)(?P<unit>s|m|h|d)$")
@@ -45,6 +45,17 @@ class Window:
 
     def outputs(self) -> dict[str, np.ndarray]:
         return arrays(self.table, OUTPUT)
+
+    def requests(self) -> list[dict[str, np.ndarray]]:
+        """Each recorded request's inputs, as it sent them: what a replay sends again."""
+        names = [c[len(INPUT) :] for c in self.table.column_names if c.startswith(INPUT) and not c.endswith(SHAPE)]
+        columns = {name: row_tensors(self.table, INPUT + name) for name in names}
+        requests: list[dict[str, np.ndarray]] = [{} for _ in range(self.rows)]
+        for name, rows in columns.items():
+            for request, row in zip(requests, rows, strict=True):
+                if row is not None:
+                    request[name] = row
+        return requests
 
 
 def list_files(url: str, model: str, version: str | None = None) -> list[LogFile]:

@@ -63,17 +63,21 @@ def to_table(entries: list[Entry]) -> pa.Table:
 def tensor(table: pa.Table, column: str) -> np.ndarray:
     """The rows' tensors of `column` (`input.x`), joined along the batch axis: what the requests sent, in order.
     Rows without it (a failed request's outputs) are left out."""
-    values, shapes = table.column(column), table.column(column + SHAPE).to_pylist()
-    binary = pa.types.is_binary(values.type.value_type)
-    rows = values.to_pylist() if binary else _numeric_rows(values)
-    parts = [
-        np.asarray(row, dtype=object if binary else None).reshape(shape)
-        for row, shape in zip(rows, shapes, strict=True)
-        if shape is not None
-    ]
+    parts = [t for t in row_tensors(table, column) if t is not None]
     if not parts:
         return np.empty((0,))
     return np.concatenate(parts) if parts[0].ndim else np.stack(parts)
+
+
+def row_tensors(table: pa.Table, column: str) -> list[np.ndarray | None]:
+    """Each row's tensor of `column`, in its shape; None where the row has none."""
+    values, shapes = table.column(column), table.column(column + SHAPE).to_pylist()
+    binary = pa.types.is_binary(values.type.value_type)
+    rows = values.to_pylist() if binary else _numeric_rows(values)
+    return [
+        None if shape is None or row is None else np.asarray(row, dtype=object if binary else None).reshape(shape)
+        for row, shape in zip(rows, shapes, strict=True)
+    ]
 
 
 def _numeric_rows(values: pa.ChunkedArray) -> list[np.ndarray | None]:

@@ -1,0 +1,43 @@
+"""What the gate asks of a candidate. The defaults are the documented policy: the flip rate's 95 % upper bound at
+most 1 %, numeric outputs within the measured noise floor (plus `atol` + `rtol`·|baseline|), no new NaN/Inf and no
+new errors, p99 at most 1.5x the baseline's under the same load, and enough requests to say so."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from modelyard.errors import InvalidArgument
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_flip_rate: float = Field(default=0.01, ge=0, le=1, description="Upper 95 % bound of the label flip rate.")
+    atol: float = Field(default=0.0, ge=0, description="Absolute tolerance on numeric outputs, beyond the noise.")
+    rtol: float = Field(default=0.0, ge=0, description="Relative tolerance on numeric outputs, beyond the noise.")
+    noise_factor: float = Field(default=2.0, ge=0, description="Tolerance = this x the baseline's own noise floor.")
+    min_within: float = Field(default=0.999, ge=0, le=1, description="Share of numeric values within tolerance.")
+    max_p99_ratio: float = Field(default=1.5, gt=0, description="Candidate p99 / baseline p99, same load.")
+    max_new_errors: int = Field(default=0, ge=0, description="Requests the candidate fails and the baseline did not.")
+    max_new_nonfinite: int = Field(default=0, ge=0, description="NaN/Inf values the baseline did not produce.")
+    min_requests: int = Field(default=30, ge=1, description="Fewer requests than this: inconclusive.")
+    auto_promote: bool = Field(default=False, description="The gate promotes a passing candidate by itself.")
+
+    @classmethod
+    def load(cls, path: Path) -> Policy:
+        """A YAML file of the fields to change; an unknown field is refused by name."""
+        try:
+            fields = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise InvalidArgument(f"--policy {path}: cannot read it: {exc}") from None
+        if not isinstance(fields, dict):
+            raise InvalidArgument(f"--policy {path}: expected a mapping of checks to bounds")
+        try:
+            return cls(**fields)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(map(str, first["loc"]))
+            raise InvalidArgument(f"--policy {path}: {where}: {first['msg']}") from None

@@ -1,0 +1,106 @@
+"""`modelyard validate` on real versions: recorded traffic replayed through both, the verdict and its exit code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from modelyard import Client, examples
+from modelyard.testing import assert_one_line_error, run_cli, start_server, stop_server
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """fraud 1 (production, 60 requests recorded), 2 (the same bytes), 3 (other weights), 4 (another input)."""
+    work = tmp_path_factory.mktemp("validate")
+    home = work / "home"
+    same = examples.mlp_onnx(work / "a.onnx", sizes=(4, 8, 2), seed=1)
+    for path in (same, same, examples.mlp_onnx(work / "b.onnx", sizes=(4, 8, 2), seed=7),
+                 examples.mlp_onnx(work / "c.onnx", sizes=(5, 8, 2), seed=1)):  # fmt: skip
+        run_cli(home, "models", "register", str(path), "--name", "fraud")
+    run_cli(home, "alias", "set", "fraud@production", "1")
+    run_cli(home, "alias", "set", "fraud@staging", "2")
+    server = start_server(["fraud@production", "--log-sample", "1", "--grpc-port", "0"], home)
+    try:
+        rng = np.random.default_rng(0)
+        with Client(server.url) as client:
+            for _ in range(60):
+                client.infer("fraud@production", {"x": rng.normal(size=(2, 4)).astype(np.float32)})
+    finally:
+        stop_server(server)
+    path, _ = examples.sklearn_pipeline(work / "churn.joblib")
+    example = work / "example.npy"
+    np.save(example, np.random.default_rng(1).normal(size=(4, 8)).astype(np.float32))
+    for _ in range(2):
+        run_cli(home, "models", "register", str(path), "--name", "churn", "--example", str(example))
+    return home
+
+
+def validate(home: Path, *args: str, code: int) -> dict:  # type: ignore[type-arg]
+    proc = run_cli(home, "validate", *args, "--json", ok=False)
+    assert proc.returncode == code, proc.stdout + proc.stderr
+    return json.loads(proc.stdout)  # type: ignore[no-any-return]
+
+
+def test_the_same_model_under_another_version_passes_on_recorded_traffic(home: Path) -> None:
+    report = validate(home, "fraud", "--candidate", "staging", "--baseline", "production", code=0)
+    assert (report["verdict"], report["requests"], report["source"]) == ("pass", 60, "traffic of fraud/1")
+    checks = {c["name"]: c for c in report["checks"]}
+    assert checks["y: within tolerance"]["value"] == 1.0
+    assert checks["p99 latency ratio"]["passed"] is True
+    shown = run_cli(home, "validate", "fraud", "--candidate", "2", ok=False)
+    assert shown.returncode == 0
+    assert "fraud/2 against fraud/1 on 60 requests" in shown.stdout
+
+
+def test_other_weights_fail_with_the_check_that_says_why(home: Path) -> None:
+    report = validate(home, "fraud", "--candidate", "3", code=10)
+    failing = [c for c in report["checks"] if c["passed"] is False]
+    assert [c["name"] for c in failing] == ["y: within tolerance"]
+    assert "|Δ| p50" in failing[0]["line"]
+
+
+def test_a_candidate_with_another_input_fails_its_signature_before_any_replay(home: Path) -> None:
+    report = validate(home, "fraud", "--candidate", "4", code=10)
+    (check,) = report["checks"]
+    assert check["name"] == "signature compatible"
+    assert "input 'x' has shape [-1, 5], was [-1, 4]" in check["detail"]
+
+
+def test_labels_from_few_requests_are_inconclusive_and_from_enough_they_pass(home: Path, tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    np.savez(tmp_path / "few.npz", x=rng.normal(size=(100, 8)).astype(np.float32))
+    np.savez(tmp_path / "many.npz", x=rng.normal(size=(500, 8)).astype(np.float32))
+    few = validate(home, "churn", "--candidate", "2", "--baseline", "1", "--data", str(tmp_path / "few.npz"), code=11)
+    flips = {c["name"]: c for c in few["checks"]}["predict: flip rate"]
+    assert flips["passed"] is None  # no flip in 100 bounds the rate only at 3.7 %: more requests are needed
+    assert flips["interval"][1] > 0.01
+    many = validate(home, "churn", "--candidate", "2", "--baseline", "1", "--data", str(tmp_path / "many.npz"), code=0)
+    assert many["verdict"] == "pass"
+
+
+def test_a_policy_file_decides_the_bounds(home: Path, tmp_path: Path) -> None:
+    (tmp_path / "loose.yaml").write_text("atol: 1000\n")
+    assert validate(home, "fraud", "--candidate", "3", "--policy", str(tmp_path / "loose.yaml"), code=0)["verdict"]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "text"),
+    [
+        (["fraud", "--candidate", "9"], 3, "no version 9"),
+        (["fraud", "--candidate", "1"], 2, "--candidate and --baseline are both fraud/1"),
+        (["churn", "--candidate", "2", "--baseline", "1"], 3, "no recorded traffic of churn/1"),
+        (["fraud", "--candidate", "3", "--policy", "{bad}"], 2, "max_flip: Extra inputs are not permitted"),
+        (["fraud", "--candidate", "3", "--data", "{corrupt}"], 2, "not a readable table"),
+    ],
+)
+def test_bad_input_is_one_line(home: Path, tmp_path: Path, args: list[str], code: int, text: str) -> None:
+    (tmp_path / "bad.yaml").write_text("max_flip: 0.1\n")
+    (tmp_path / "corrupt.parquet").write_bytes(b"PAR1 not really")
+    argv = [a.format(bad=tmp_path / "bad.yaml", corrupt=tmp_path / "corrupt.parquet") for a in args]
+    assert_one_line_error(run_cli(home, "validate", *argv, ok=False), code, text)
