@@ -104,3 +104,25 @@ def test_bad_input_is_one_line(home: Path, tmp_path: Path, args: list[str], code
     (tmp_path / "corrupt.parquet").write_bytes(b"PAR1 not really")
     argv = [a.format(bad=tmp_path / "bad.yaml", corrupt=tmp_path / "corrupt.parquet") for a in args]
     assert_one_line_error(run_cli(home, "validate", *argv, ok=False), code, text)
+
+
+def test_promote_moves_only_on_a_passing_validation_and_the_history_cites_it(home: Path) -> None:
+    run_cli(home, "alias", "set", "fraud@production", "1")
+    run_cli(home, "alias", "set", "fraud@staging", "3")  # other weights: fails
+    refused = run_cli(home, "promote", "fraud", ok=False)
+    assert_one_line_error(refused, 5, "fraud@production stays at 1: validation #")
+    assert "within tolerance" in refused.stderr
+    assert json.loads(run_cli(home, "models", "show", "fraud@production", "--json").stdout)["version"] == 1
+    run_cli(home, "promote", "fraud", "--force", "--reason", "hotfix, checked by hand")
+    run_cli(home, "alias", "set", "fraud@production", "1", "--reason", "back")
+    run_cli(home, "alias", "set", "fraud@staging", "2")  # the same model: passes
+    moved = run_cli(home, "promote", "fraud")
+    assert "fraud@production: 1 → 2" in moved.stdout
+    history = json.loads(run_cli(home, "alias", "history", "fraud@production", "--json").stdout)
+    override, _, promoted = history[-3:]
+    assert (override["evidence"]["override"], override["reason"]) == (True, "hotfix, checked by hand")
+    assert promoted["evidence"]["verdict"] == "pass"
+    recorded = json.loads(run_cli(home, "validations", "fraud", "--json").stdout)
+    assert promoted["evidence"]["validation"] in [v["id"] for v in recorded if v["verdict"] == "pass"]
+    assert "validation #" in run_cli(home, "alias", "history", "fraud@production").stdout
+    assert_one_line_error(run_cli(home, "promote", "fraud", "--force", ok=False), 2, "--force: say why")

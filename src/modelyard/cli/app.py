@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "alias": ("modelyard.cli.alias", "app", True),
     "traffic": ("modelyard.cli.traffic", "app", True),
     "validate": ("modelyard.cli.validate", "validate", False),
+    "validations": ("modelyard.cli.validate", "validations", False),
+    "promote": ("modelyard.cli.validate", "promote", False),
     "package": ("modelyard.cli.package", "package", False),
     "serve": ("modelyard.cli.serve", "serve", False),
     "infer": ("modelyard.cli.infer", "infer", False),

@@ -108,7 +108,7 @@ def models_table(models: Iterable[RegisteredModel]) -> Table:
 
 def history_table(events: Iterable[AliasEvent]) -> Table:
     """Numbered from 1 in this listing (the events' ids count every model's moves; `--json` has them)."""
-    table = Table("#", "when", "alias", "kind", "from", "to", "actor", "reason")
+    table = Table("#", "when", "alias", "kind", "from", "to", "actor", "reason", "evidence")
     for number, e in enumerate(events, 1):
         table.add_row(
             str(number),
@@ -119,8 +119,17 @@ def history_table(events: Iterable[AliasEvent]) -> Table:
             str(e.to_version or "-"),
             e.actor,
             e.reason,
+            evidence_line(e.evidence),
         )
     return table
+
+
+def evidence_line(evidence: Mapping[str, Any]) -> str:
+    """`validation #3 pass`, `validation #4 fail, overridden`: what a move was decided on."""
+    if "validation" not in evidence:
+        return ""
+    line = f"validation #{evidence['validation']} {evidence.get('verdict', '')}".rstrip()
+    return line + (", overridden" if evidence.get("override") else "")
 
 
 def aliases_table(rows: Iterable[tuple[str, str, int, AliasEvent | None]]) -> Table:

@@ -1,16 +1,48 @@
-"""`modelyard validate NAME --candidate staging --baseline production`: the same requests through both versions,
-and a verdict with a line per check. Exit 0 pass, 10 fail, 11 inconclusive."""
+"""`modelyard validate`, `validations` and `promote`: compare a candidate with a baseline on the same requests,
+keep the verdict as evidence, and move an alias only on that evidence. A verdict's exit code: 0 pass, 10 fail,
+11 inconclusive."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.table import Table
 
-from modelyard.cli.render import out, print_json
-from modelyard.cli.state import state
-from modelyard.errors import InvalidArgument, NotFound
+from modelyard.cli.render import alias_move, err, out, print_json
+from modelyard.cli.state import CliState, state
+from modelyard.errors import FailedPrecondition, InvalidArgument
+from modelyard.registry import Validation
+
+EXIT_CODES = {"pass": 0, "fail": 10, "inconclusive": 11}
+Since = Annotated[
+    str | None, typer.Option(help="Replay the baseline's traffic recorded since: 90s, 30m, 2h, 7d (default: all).")
+]
+Data = Annotated[Path | None, typer.Option(help="Replay these requests instead: .npz or .parquet, a row per request.")]
+PolicyFile = Annotated[Path | None, typer.Option("--policy", help="A YAML file of the checks' bounds to change.")]
+
+
+def _run(s: CliState, name: str, candidate: str, baseline: str, since: str | None, data: Path | None,
+         policy: Path | None) -> Validation:  # fmt: skip
+    from modelyard.traffic.reader import parse_since
+    from modelyard.validation import Policy
+    from modelyard.validation.run import pick, requests_for, run
+
+    registry = s.registry()
+    chosen = pick(registry, name, baseline), pick(registry, name, candidate)
+    rules = Policy.load(policy) if policy else Policy()
+    requests = requests_for(registry, chosen[0], data, parse_since(since) if since else None, since or "")
+    return run(registry, s.settings.home_dir / "cache", chosen[0], chosen[1], requests, rules)
+
+
+def _show(found: Validation) -> None:
+    out.print(f"validation #{found.id}: {found.name}/{found.candidate_version} against {found.name}/"
+              f"{found.baseline_version} on {found.requests} requests ({found.source}): {found.verdict}",
+              markup=False)  # fmt: skip
+    for check in found.checks:
+        out.print(f"  {check['line']}", markup=False, highlight=False)
 
 
 def validate(
@@ -18,65 +50,79 @@ def validate(
     name: Annotated[str, typer.Argument(help="Model name.")],
     candidate: Annotated[str, typer.Option(help="The candidate: an alias or a version number.")] = "staging",
     baseline: Annotated[str, typer.Option(help="What it must match: an alias or a version number.")] = "production",
-    since: Annotated[
-        str | None, typer.Option(help="Replay the baseline's traffic recorded since: 90s, 30m, 2h, 7d (default: all).")
-    ] = None,
-    data: Annotated[
-        Path | None, typer.Option(help="Replay these requests instead: .npz or .parquet, a row per request.")
-    ] = None,
-    policy: Annotated[Path | None, typer.Option(help="A YAML file of the checks' bounds to change.")] = None,
+    since: Since = None,
+    data: Data = None,
+    policy: PolicyFile = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Compare CANDIDATE with BASELINE on the same requests (recorded traffic, or --data) and say pass, fail or
-    inconclusive, with the checks that decided it."""
-    from modelyard.datafiles import read_inputs
-    from modelyard.manifest import read_manifest
-    from modelyard.server.repository.sources import SourceResolver
+    """Compare CANDIDATE with BASELINE on the same requests (recorded traffic, or --data), say pass, fail or
+    inconclusive with the checks that decided it, and record it in the registry."""
+    found = _run(state(ctx), name, candidate, baseline, since, data, policy)
+    if as_json:
+        print_json(found)
+    else:
+        _show(found)
+    raise typer.Exit(EXIT_CODES[found.verdict])
+
+
+def validations(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    limit: Annotated[int, typer.Option(min=1, help="How many, newest first.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The model's recorded validations, newest first: the versions compared, the data, the verdict."""
+    found = state(ctx).registry().validations(name, limit)
+    if as_json:
+        print_json(found)
+        return
+    table = Table("#", "when", "candidate", "baseline", "requests", "verdict", "first failing check", "by")
+    for v in found:
+        first = v.failing[0] if v.verdict != "pass" and v.failing else ""
+        table.add_row(str(v.id), f"{v.at:%Y-%m-%d %H:%M:%S}", str(v.candidate_version), str(v.baseline_version),
+                      str(v.requests), v.verdict, first, v.actor)  # fmt: skip
+    out.print(table)
+
+
+def promote(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    from_: Annotated[str, typer.Option("--from", help="The alias whose version is promoted.")] = "staging",
+    to: Annotated[str, typer.Option("--to", help="The alias it moves to that version.")] = "production",
+    max_age: Annotated[str, typer.Option(help="A passing validation older than this is run again.")] = "24h",
+    since: Since = None,
+    data: Data = None,
+    policy: PolicyFile = None,
+    force: Annotated[bool, typer.Option(help="Move it whatever the verdict (needs --reason; recorded).")] = False,
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why; kept in the alias history.")] = "",
+) -> None:
+    """Point NAME@TO at NAME@FROM's version, only on a passing validation of exactly these two versions under
+    this policy (the newest, if fresh; otherwise one is run now). The alias event cites the validation."""
     from modelyard.traffic.reader import parse_since
     from modelyard.validation import Policy
-    from modelyard.validation.replay import split_rows
-    from modelyard.validation.replay import validate as run
+    from modelyard.validation.run import pick
 
     s = state(ctx)
+    if force and not reason:
+        raise InvalidArgument("--force: say why with --reason; an override is recorded with it")
     registry = s.registry()
-    chosen = {role: registry.get(f"{name}/{ref}" if ref.isdigit() else f"{name}@{ref}")
-              for role, ref in (("baseline", baseline), ("candidate", candidate))}  # fmt: skip
-    if chosen["baseline"].version == chosen["candidate"].version:
-        raise InvalidArgument(f"--candidate and --baseline are both {name}/{chosen['baseline'].version}")
-    resolver = SourceResolver(s.settings.home_dir / "cache", registry)
-    sources = {role: resolver.spec_for(version) for role, version in chosen.items()}
-    signatures = {role: read_manifest(Path(src.package_dir)).signature for role, src in sources.items()}
-    if data is not None:
-        datatypes = {i.name: i.datatype for i in signatures["baseline"].inputs}
-        requests = split_rows(read_inputs([str(data)], datatypes))
-        source = str(data)
-    else:
-        started = parse_since(since) if since else None
-        ref = f"{name}/{chosen['baseline'].version}"
-        try:
-            requests = registry.traffic(ref, since=started).requests()
-        except NotFound:
-            raise NotFound(f"no recorded traffic of {ref}: serve it with --log-sample, or give --data FILE") from None
-        source = f"traffic of {ref}" + (f" since {since}" if since else "")
-    rules = Policy.load(policy) if policy else Policy()
-    verdict = run(sources["baseline"], sources["candidate"], (signatures["baseline"], signatures["candidate"]),
-                  requests, rules)  # fmt: skip
-    report: dict[str, Any] = {
-        "verdict": verdict.outcome,
-        "model": name,
-        "baseline": {"version": chosen["baseline"].version, "sha256": chosen["baseline"].sha256},
-        "candidate": {"version": chosen["candidate"].version, "sha256": chosen["candidate"].sha256},
-        "requests": len(requests),
-        "source": source,
-        "policy": rules.model_dump(),
-        "checks": [vars(c) | {"line": c.line} for c in verdict.checks],
-    }
-    if as_json:
-        print_json(report)
-    else:
-        b, c = chosen["baseline"].version, chosen["candidate"].version
-        out.print(f"{name}/{c} against {name}/{b} on {len(requests)} requests ({source}): {verdict.outcome}",
-                  markup=False)  # fmt: skip
-        for line in (c.line for c in verdict.checks):
-            out.print(f"  {line}", markup=False, highlight=False)
-    raise typer.Exit(verdict.exit_code)
+    candidate, baseline = pick(registry, name, from_), pick(registry, name, to)
+    found = registry.latest_validation(name, candidate.version, baseline.version)
+    fresh_after = datetime.fromtimestamp(parse_since(max_age), UTC) if max_age else datetime.min.replace(tzinfo=UTC)
+    rules = (Policy.load(policy) if policy else Policy()).model_dump()
+    stale = found is None or found.at < fresh_after or found.policy != rules  # judged by other bounds: again
+    if stale or (found is not None and found.verdict != "pass" and (data or since)):
+        found = _run(s, name, str(candidate.version), str(baseline.version), since, data, policy)
+    assert found is not None
+    _show(found)
+    evidence: dict[str, Any] = {"validation": found.id, "verdict": found.verdict}
+    if found.verdict != "pass":
+        if not force:
+            raise FailedPrecondition(
+                f"{name}@{to} stays at {baseline.version}: validation #{found.id} of {candidate.version} says "
+                f"{found.verdict}: {found.failing[0] if found.failing else ''}".rstrip(": ")
+            )
+        evidence["override"] = True
+        err.print(f"override: {name}@{to} moves although validation #{found.id} says {found.verdict}", style="yellow")
+    moved = registry.set_alias(name, to, candidate.version, reason or f"validation #{found.id}: pass", evidence)
+    out.print(alias_move(moved))

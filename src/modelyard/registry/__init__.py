@@ -8,6 +8,7 @@ from modelyard.registry.entities import (
     RegisteredModel,
     ServedVersion,
     ServerRecord,
+    Validation,
     VersionFilter,
 )
 from modelyard.registry.registry import Registry
@@ -23,5 +24,6 @@ __all__ = [
     "RegistryStore",
     "ServedVersion",
     "ServerRecord",
+    "Validation",
     "VersionFilter",
 ]

@@ -83,6 +83,31 @@ class AliasEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class Validation:
+    """A candidate compared with a baseline on the same requests: what was compared (versions and digests, the
+    data's digest and size), under which policy, every check, and the verdict."""
+
+    id: int
+    name: str
+    baseline_version: int
+    candidate_version: int
+    baseline_sha256: str
+    candidate_sha256: str
+    data_sha256: str
+    requests: int
+    source: str
+    policy: Mapping[str, Any]
+    checks: tuple[Mapping[str, Any], ...]
+    verdict: str  # pass | fail | inconclusive
+    actor: str
+    at: datetime
+
+    @property
+    def failing(self) -> list[str]:
+        return [str(c.get("line", c.get("name"))) for c in self.checks if c.get("passed") is not True]
+
+
+@dataclass(frozen=True, slots=True)
 class VersionFilter:
     """Conditions a version must meet to be listed; all given conditions must hold."""
 

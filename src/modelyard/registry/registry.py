@@ -31,6 +31,7 @@ from modelyard.registry.entities import (
     Page,
     RegisteredModel,
     ServerRecord,
+    Validation,
     VersionFilter,
 )
 from modelyard.registry.garbage import Garbage, collect
@@ -260,6 +261,25 @@ class Registry:
 
     def history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
         return self.store.alias_history(name, alias)
+
+    # -- the gate's evidence -----------------------------------------------------------------------------------
+
+    def record_validation(self, validation: Validation) -> Validation:
+        """Store a validation (its id and time are the store's); `actor` is this registry's when empty."""
+        from dataclasses import replace
+
+        return self.store.record_validation(validation if validation.actor else replace(validation, actor=self.actor))
+
+    def validations(self, name: str, limit: int = 50) -> list[Validation]:
+        """The model's validations, newest first."""
+        return self.store.list_validations(name, limit)
+
+    def validation(self, validation_id: int) -> Validation:
+        return self.store.get_validation(validation_id)
+
+    def latest_validation(self, name: str, candidate: int, baseline: int) -> Validation | None:
+        """The newest validation of exactly this candidate against exactly this baseline."""
+        return self.store.latest_validation(name, candidate, baseline)
 
     def set_perf_card(self, ref: str | ModelRef, card: Mapping[str, Any]) -> ModelVersion:
         version = self.get(ref)

@@ -15,6 +15,7 @@ from modelyard.registry.entities import (
     Page,
     RegisteredModel,
     ServerRecord,
+    Validation,
     VersionFilter,
 )
 
@@ -108,3 +109,15 @@ class RegistryStore(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    @abstractmethod
+    def record_validation(self, validation: Validation) -> Validation: ...
+
+    @abstractmethod
+    def list_validations(self, name: str, limit: int = 50) -> list[Validation]: ...
+
+    @abstractmethod
+    def get_validation(self, validation_id: int) -> Validation: ...
+
+    @abstractmethod
+    def latest_validation(self, name: str, candidate: int, baseline: int) -> Validation | None: ...

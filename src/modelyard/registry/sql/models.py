@@ -130,3 +130,25 @@ class ServerRow(Base):
     ready: Mapped[bool] = mapped_column(Boolean, default=False)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class ValidationRow(Base):
+    """Append-only, as the alias events that cite it: a verdict is evidence, never rewritten."""
+
+    __tablename__ = "validations"
+    __table_args__ = (Index("ix_validations_name_pair", "name", "candidate_version", "baseline_version", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128))
+    baseline_version: Mapped[int] = mapped_column(Integer)
+    candidate_version: Mapped[int] = mapped_column(Integer)
+    baseline_sha256: Mapped[str] = mapped_column(String(64))
+    candidate_sha256: Mapped[str] = mapped_column(String(64))
+    data_sha256: Mapped[str] = mapped_column(String(64))
+    requests: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(Text)
+    policy: Mapped[dict[str, Any]] = mapped_column(JSON)
+    checks: Mapped[list[Any]] = mapped_column(JSON)
+    verdict: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(256))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

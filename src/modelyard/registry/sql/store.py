@@ -32,6 +32,7 @@ from modelyard.registry.sql.models import (
     utcnow,
 )
 from modelyard.registry.sql.server_ops import ServerOps
+from modelyard.registry.sql.validation_ops import ValidationOps
 from modelyard.registry.store import RegistryStore
 
 MAX_PAGE_SIZE = 1000
@@ -56,9 +57,9 @@ def _page_size(size: int) -> int:
     return size
 
 
-class SqlAlchemyStore(AliasOps, ServerOps, RegistryStore):
-    """Registered models and their versions; aliases come from AliasOps, discovery from ServerOps, sessions from
-    SessionStore."""
+class SqlAlchemyStore(AliasOps, ServerOps, ValidationOps, RegistryStore):
+    """Registered models and their versions; aliases come from AliasOps, discovery from ServerOps, validations
+    from ValidationOps, sessions from SessionStore."""
 
     def _insert_model_if_missing(self, session: Session, name: str, description: str = "") -> None:
         """A model's first version lends it its description (`models update` changes it later)."""

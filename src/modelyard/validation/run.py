@@ -1,0 +1,112 @@
+"""A validation from end to end: the two registry versions, the requests (recorded traffic or a file), the replay,
+and the record of it in the registry, which `promote` and the alias history cite."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelyard.datafiles import read_inputs
+from modelyard.errors import InvalidArgument, NotFound
+from modelyard.manifest import read_manifest
+from modelyard.registry import ModelVersion, Registry, Validation
+from modelyard.server.repository.sources import SourceResolver
+from modelyard.validation.policy import Policy
+from modelyard.validation.replay import Inputs, split_rows, validate
+
+
+@dataclass(frozen=True)
+class Requests:
+    items: list[Inputs]
+    source: str  # where they came from, in words
+
+
+def pick(registry: Registry, name: str, ref: str) -> ModelVersion:
+    """`ref`: an alias or a version number."""
+    return registry.get(f"{name}/{ref}" if ref.isdigit() else f"{name}@{ref}")
+
+
+def requests_for(
+    registry: Registry, baseline: ModelVersion, data: Path | None = None, since: float | None = None, label: str = ""
+) -> Requests:
+    """From a file (`--data`: .npz or a table, a request per row), or the baseline's recorded traffic."""
+    if data is not None:
+        inputs = baseline.signature.get("inputs", [])
+        datatypes = {str(i["name"]): str(i["datatype"]) for i in inputs}
+        return Requests(split_rows(read_inputs([str(data)], datatypes)), str(data))
+    ref = f"{baseline.name}/{baseline.version}"
+    try:
+        window = registry.traffic(ref, since=since)
+    except NotFound:
+        raise NotFound(f"no recorded traffic of {ref}: serve it with --log-sample, or give --data FILE") from None
+    return Requests(window.requests(), f"traffic of {ref}" + (f" since {label}" if label else ""))
+
+
+def digest(requests: list[Inputs]) -> str:
+    """The requests' content: the same requests, in the same order, give the same digest."""
+    h = hashlib.sha256()
+    for request in requests:
+        for name in sorted(request):
+            array = request[name]
+            h.update(name.encode())
+            h.update(str(array.shape).encode())
+            h.update(array.tobytes() if array.dtype != object else b"\0".join(map(bytes, array.ravel())))
+    return h.hexdigest()
+
+
+def run(
+    registry: Registry,
+    cache_dir: Path,
+    baseline: ModelVersion,
+    candidate: ModelVersion,
+    requests: Requests,
+    policy: Policy,
+) -> Validation:
+    """Replay, decide, and record; the recorded validation (with its id) is returned."""
+    if baseline.name != candidate.name:
+        raise InvalidArgument(f"a validation compares versions of one model, not {baseline.name} and {candidate.name}")
+    if baseline.version == candidate.version:
+        raise InvalidArgument(f"--candidate and --baseline are both {baseline.name}/{baseline.version}")
+    resolver = SourceResolver(cache_dir, registry)
+    sources = resolver.spec_for(baseline), resolver.spec_for(candidate)
+    signatures = tuple(read_manifest(Path(s.package_dir)).signature for s in sources)
+    verdict = validate(sources[0], sources[1], (signatures[0], signatures[1]), requests.items, policy)
+    checks = tuple(_plain_dict(vars(c) | {"line": c.line}) for c in verdict.checks)
+    return registry.record_validation(
+        Validation(
+            id=0,
+            name=baseline.name,
+            baseline_version=baseline.version,
+            candidate_version=candidate.version,
+            baseline_sha256=baseline.sha256,
+            candidate_sha256=candidate.sha256,
+            data_sha256=digest(requests.items),
+            requests=len(requests.items),
+            source=requests.source,
+            policy=policy.model_dump(),
+            checks=checks,
+            verdict=verdict.outcome,
+            actor="",
+            at=datetime.now(UTC),
+        )
+    )
+
+
+def _plain_dict(value: dict[str, Any]) -> dict[str, Any]:
+    return {k: _plain(v) for k, v in value.items()}
+
+
+def _plain(value: object) -> object:
+    """JSON-ready: tuples to lists, numpy scalars to numbers."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

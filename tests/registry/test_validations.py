@@ -1,0 +1,40 @@
+"""Validations in the registry (SQLite, and PostgreSQL where configured): recorded once, read by model and by pair."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from modelyard.errors import NotFound
+from modelyard.registry import Registry, Validation
+
+
+def validation(candidate: int, verdict: str, name: str = "fraud") -> Validation:
+    return Validation(
+        id=0, name=name, baseline_version=1, candidate_version=candidate, baseline_sha256="a" * 64,
+        candidate_sha256="b" * 64, data_sha256="c" * 64, requests=400, source="traffic of fraud/1",
+        policy={"max_flip_rate": 0.01}, checks=({"name": "new errors", "passed": verdict == "pass", "line": "x"},),
+        verdict=verdict, actor="", at=datetime.now(UTC),
+    )  # fmt: skip
+
+
+def test_recorded_validations_come_back_newest_first_and_by_pair(registry: Registry, mlp_path: Path) -> None:
+    for _ in range(3):
+        registry.register(mlp_path, name="fraud")
+    first = registry.record_validation(validation(2, "fail"))
+    second = registry.record_validation(validation(2, "pass"))
+    other = registry.record_validation(validation(3, "inconclusive"))
+    assert first.id < second.id < other.id
+    assert first.actor == registry.actor  # the registry's actor, where none was given
+    assert [v.id for v in registry.validations("fraud")] == [other.id, second.id, first.id]
+    latest = registry.latest_validation("fraud", candidate=2, baseline=1)
+    assert latest is not None
+    assert (latest.id, latest.verdict, latest.checks[0]["name"]) == (second.id, "pass", "new errors")
+    assert registry.latest_validation("fraud", candidate=3, baseline=2) is None
+    assert registry.validation(first.id).failing == ["x"]
+    with pytest.raises(NotFound, match="not registered"):
+        registry.record_validation(validation(2, "pass", name="nobody"))
+    with pytest.raises(NotFound, match="no validation #999"):
+        registry.validation(999)
