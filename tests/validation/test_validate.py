@@ -126,3 +126,21 @@ def test_promote_moves_only_on_a_passing_validation_and_the_history_cites_it(hom
     assert promoted["evidence"]["validation"] in [v["id"] for v in recorded if v["verdict"] == "pass"]
     assert "validation #" in run_cli(home, "alias", "history", "fraud@production").stdout
     assert_one_line_error(run_cli(home, "promote", "fraud", "--force", ok=False), 2, "--force: say why")
+
+
+def test_the_gate_promotes_a_pass_by_itself_and_leaves_a_failure_waiting(home: Path, tmp_path: Path) -> None:
+    (tmp_path / "auto.yaml").write_text("auto_promote: true\n")
+    auto = ["--policy", str(tmp_path / "auto.yaml")]
+    run_cli(home, "alias", "set", "fraud@production", "1")
+    run_cli(home, "alias", "set", "fraud@staging", "3")  # other weights
+    said = run_cli(home, "gate", "fraud", "--once", *auto).stdout
+    assert "validate: validation #" in said
+    assert ": fail" in said
+    assert json.loads(run_cli(home, "models", "show", "fraud@production", "--json").stdout)["version"] == 1
+    assert "wait: validation #" in run_cli(home, "gate", "fraud", "--once", *auto).stdout  # not judged again
+    run_cli(home, "alias", "set", "fraud@staging", "2")  # the same model
+    said = run_cli(home, "gate", "fraud", "--once", *auto).stdout
+    assert "promote: fraud@production -> 2 on validation #" in said
+    (last,) = json.loads(run_cli(home, "alias", "history", "fraud@production", "--json").stdout)[-1:]
+    assert (last["to_version"], last["evidence"]["by"]) == (2, "modelyard-gate")
+    assert "the gate: validation #" in last["reason"]

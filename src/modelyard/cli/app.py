@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "validate": ("modelyard.cli.validate", "validate", False),
     "validations": ("modelyard.cli.validate", "validations", False),
     "promote": ("modelyard.cli.validate", "promote", False),
+    "gate": ("modelyard.cli.validate", "gate", False),
     "package": ("modelyard.cli.package", "package", False),
     "serve": ("modelyard.cli.serve", "serve", False),
     "infer": ("modelyard.cli.infer", "infer", False),

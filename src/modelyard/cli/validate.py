@@ -126,3 +126,37 @@ def promote(
         err.print(f"override: {name}@{to} moves although validation #{found.id} says {found.verdict}", style="yellow")
     moved = registry.set_alias(name, to, candidate.version, reason or f"validation #{found.id}: pass", evidence)
     out.print(alias_move(moved))
+
+
+def gate(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    candidate: Annotated[str, typer.Option(help="The alias whose moves are judged.")] = "staging",
+    baseline: Annotated[str, typer.Option(help="The alias it is judged against, and promoted to.")] = "production",
+    policy: PolicyFile = None,
+    interval_s: Annotated[float, typer.Option(min=0.1, help="How often to look at the registry.")] = 30.0,
+    once: Annotated[bool, typer.Option(help="Look once, act, and exit (for cron or CI).")] = False,
+) -> None:
+    """Watch CANDIDATE: validate each version it points at against BASELINE's recorded traffic, record the
+    verdict, and promote a pass by itself where the policy says auto_promote: true."""
+    import time
+
+    from modelyard.validation import Policy
+    from modelyard.validation.gate import Gate
+
+    s = state(ctx)
+    rules = Policy.load(policy) if policy else Policy()
+
+    def judge(candidate_version: int, baseline_version: int) -> Validation:
+        return _run(s, name, str(candidate_version), str(baseline_version), None, None, policy)
+
+    watcher = Gate(s.registry(), name, rules, judge, candidate, baseline)
+    said = ""
+    while True:
+        action, line = watcher.step()
+        if line and line != said:
+            out.print(f"{datetime.now(UTC):%H:%M:%S} {action}: {line}", markup=False)
+            said = line
+        if once:
+            return
+        time.sleep(interval_s)
