@@ -22,6 +22,9 @@ Since = Annotated[
 ]
 Data = Annotated[Path | None, typer.Option(help="Replay these requests instead: .npz or .parquet, a row per request.")]
 PolicyFile = Annotated[Path | None, typer.Option("--policy", help="A YAML file of the checks' bounds to change.")]
+Name = Annotated[str, typer.Argument(help="Model name.")]
+Candidate = Annotated[str, typer.Option(help="The candidate: an alias (whose moves the gate judges) or a version.")]
+Baseline = Annotated[str, typer.Option(help="What it must match (and is promoted to): an alias or a version.")]
 
 
 def _run(s: CliState, name: str, candidate: str, baseline: str, since: str | None, data: Path | None,
@@ -47,9 +50,9 @@ def _show(found: Validation) -> None:
 
 def validate(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Model name.")],
-    candidate: Annotated[str, typer.Option(help="The candidate: an alias or a version number.")] = "staging",
-    baseline: Annotated[str, typer.Option(help="What it must match: an alias or a version number.")] = "production",
+    name: Name,
+    candidate: Candidate = "staging",
+    baseline: Baseline = "production",
     since: Since = None,
     data: Data = None,
     policy: PolicyFile = None,
@@ -67,7 +70,7 @@ def validate(
 
 def validations(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Model name.")],
+    name: Name,
     limit: Annotated[int, typer.Option(min=1, help="How many, newest first.")] = 20,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -86,7 +89,7 @@ def validations(
 
 def promote(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Model name.")],
+    name: Name,
     from_: Annotated[str, typer.Option("--from", help="The alias whose version is promoted.")] = "staging",
     to: Annotated[str, typer.Option("--to", help="The alias it moves to that version.")] = "production",
     max_age: Annotated[str, typer.Option(help="A passing validation older than this is run again.")] = "24h",
@@ -130,9 +133,9 @@ def promote(
 
 def gate(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Model name.")],
-    candidate: Annotated[str, typer.Option(help="The alias whose moves are judged.")] = "staging",
-    baseline: Annotated[str, typer.Option(help="The alias it is judged against, and promoted to.")] = "production",
+    name: Name,
+    candidate: Candidate = "staging",
+    baseline: Baseline = "production",
     policy: PolicyFile = None,
     interval_s: Annotated[float, typer.Option(min=0.1, help="How often to look at the registry.")] = 30.0,
     once: Annotated[bool, typer.Option(help="Look once, act, and exit (for cron or CI).")] = False,
