@@ -36,16 +36,21 @@ def compare(
     rounds: int = 3,
     duration_s: float = 3.0,
     lua_extra: str = "",
+    served: list[str] | None = None,
+    home: Path | None = None,
 ) -> dict[tuple[str, int], list[tuple[float, float]]]:
-    """(variant, concurrency) -> [(requests/s, p99 ms) per round]; prints each measurement as it comes."""
+    """(variant, concurrency) -> [(requests/s, p99 ms) per round]; prints each measurement as it comes.
+    `served`: what `serve` takes instead of the W1 file (`tabular@production` in `home`'s registry)."""
     base, path, header_length = w1(work, body)
+    if served is not None:
+        base = [*served, "--grpc-port", "0"]
     lua = work / "load.lua"
     lua.write_text(LUA + lua_extra)
     servers: dict[str, Server] = {}
     results: dict[tuple[str, int], list[tuple[float, float]]] = {}
     try:
         for name, (extra, tls) in variants.items():
-            servers[name] = start_server([*base, *extra], work / f"home-{name}", tls=tls)
+            servers[name] = start_server([*base, *extra], home or work / f"home-{name}", tls=tls)
         for number in range(1, rounds + 1):
             for conc in concurrencies:
                 for name, server in servers.items():

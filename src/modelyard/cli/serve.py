@@ -20,7 +20,14 @@ from modelyard.runtimes import example_from_signature
 from modelyard.server.process import handoff, listeners
 from modelyard.server.process.launch import launcher_argv
 from modelyard.server.process.memory import limit_arenas
-from modelyard.server.repository.spec import FollowRule, RegistryLink, ServeSpec, SourceSpec, TrafficLink
+from modelyard.server.repository.spec import (
+    ExperimentSpec,
+    FollowRule,
+    RegistryLink,
+    ServeSpec,
+    SourceSpec,
+    TrafficLink,
+)
 from modelyard.signature import Signature
 
 
@@ -108,6 +115,35 @@ def serve_spec(
         allow_trusted_loads=server.allow_trusted_loads,
         access_log=server.access_log,
     ).model_copy(update=tls_fields(server.tls_cert, server.tls_key, server.tls_ca))
+
+
+def with_experiment(s: CliState, resolver: Any, spec: ServeSpec, mode: str, option: str, key: str | None) -> ServeSpec:
+    """`fraud@staging[:SHARE]` beside the served `fraud@production`: the candidate loaded, the experiment added."""
+    ref, _, share = option.rpartition(":") if ":" in option else (option, "", "")
+    if mode == "canary" and not share:
+        raise InvalidArgument(f"--canary {option}: give the share it answers, e.g. {option}:5%")
+    rate = parse_share(f"--{mode}", share) if share else 1.0
+    (candidate,), _ = resolver.resolve([ref])
+    baseline = next((m for m in spec.models if m.name == candidate.name and m.aliases), None)
+    if baseline is None or baseline.version == candidate.version:
+        raise InvalidArgument(f"--{mode} {ref}: serve the baseline by its alias too (e.g. {candidate.name}@production)")
+    models = spec.models if any(m.key == candidate.key for m in spec.models) else [*spec.models, candidate]
+    experiment = ExperimentSpec(name=candidate.name, alias=baseline.aliases[0], candidate=candidate.version,
+                                mode=mode, rate=rate, key=key or "")  # fmt: skip
+    traffic = spec.traffic or (traffic_link(s, 0.0, None) if mode == "shadow" else None)
+    return spec.model_copy(
+        update={"models": models, "experiments": [*spec.experiments, experiment], "traffic": traffic}
+    )
+
+
+def parse_share(flag: str, text: str) -> float:
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise InvalidArgument(f"{flag}: a share such as 5% or 0.05, got {text!r}") from None
+    if not 0 < value <= 1:
+        raise InvalidArgument(f"{flag}: a share above 0 and at most 100%, got {text!r}")
+    return value
 
 
 def traffic_link(s: CliState, sample: float, key: str | None) -> TrafficLink:
@@ -290,6 +326,21 @@ def serve(
         str | None,
         typer.Option(help="Sample by the hash of this request parameter (one user's requests kept together)."),
     ] = None,
+    shadow: Annotated[
+        str | None,
+        typer.Option(
+            metavar="REF[:SHARE]",
+            help="Also send a share (default all) of the baseline's requests to "
+            "this candidate, after answering; both answers logged as pairs (validate --shadow).",
+        ),
+    ] = None,
+    canary: Annotated[
+        str | None,
+        typer.Option(metavar="REF:SHARE", help="Answer a share of requests (5% or 0.05) with this candidate."),
+    ] = None,
+    canary_key: Annotated[
+        str | None, typer.Option(help="Choose the canary's requests by the hash of this request parameter.")
+    ] = None,
 ) -> None:
     """Serve models over the Open Inference Protocol V2 (HTTP, binary tensors), with dynamic batching."""
     from modelyard.server.repository.sources import SourceResolver
@@ -311,6 +362,9 @@ def serve(
     spec.access_log = spec.access_log or access_log
     if log_sample > 0:
         spec.traffic = traffic_link(s, log_sample, log_key)
+    for mode, option in (("shadow", shadow), ("canary", canary)):
+        if option is not None:
+            spec = with_experiment(s, resolver, spec, mode, option, canary_key if mode == "canary" else None)
     if tls is not None:
         spec = spec.model_copy(update=tls)
     start_server(

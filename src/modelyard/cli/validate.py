@@ -28,14 +28,16 @@ Baseline = Annotated[str, typer.Option(help="What it must match (and is promoted
 
 
 def _run(s: CliState, name: str, candidate: str, baseline: str, since: str | None, data: Path | None,
-         policy: Path | None) -> Validation:  # fmt: skip
+         policy: Path | None, shadow: bool = False) -> Validation:  # fmt: skip
     from modelyard.traffic.reader import parse_since
     from modelyard.validation import Policy
-    from modelyard.validation.run import pick, requests_for, run
+    from modelyard.validation.run import judge_shadow, pick, requests_for, run
 
     registry = s.registry()
     chosen = pick(registry, name, baseline), pick(registry, name, candidate)
     rules = Policy.load(policy) if policy else Policy()
+    if shadow:
+        return judge_shadow(registry, chosen[0], chosen[1], rules, parse_since(since) if since else None)
     requests = requests_for(registry, chosen[0], data, parse_since(since) if since else None, since or "")
     return run(registry, s.settings.home_dir / "cache", chosen[0], chosen[1], requests, rules)
 
@@ -56,11 +58,14 @@ def validate(
     since: Since = None,
     data: Data = None,
     policy: PolicyFile = None,
+    shadow: Annotated[
+        bool, typer.Option("--shadow", help="Judge the pairs a `serve --shadow` logged instead.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Compare CANDIDATE with BASELINE on the same requests (recorded traffic, or --data), say pass, fail or
     inconclusive with the checks that decided it, and record it in the registry."""
-    found = _run(state(ctx), name, candidate, baseline, since, data, policy)
+    found = _run(state(ctx), name, candidate, baseline, since, data, policy, shadow)
     if as_json:
         print_json(found)
     else:

@@ -20,6 +20,7 @@ from modelyard.server.repository.access import ControlAccess
 from modelyard.uri import parse_ref
 
 if TYPE_CHECKING:
+    from modelyard.server.experiments import Experiment, Experiments
     from modelyard.traffic import TrafficLog
 
 EXTENSIONS = ["binary_tensor_data", "model_repository", "model_configuration", "statistics"]
@@ -43,10 +44,12 @@ class DataPlane:
         telemetry: WorkerTelemetry | None = None,
         access: ControlAccess | None = None,
         traffic: TrafficLog | None = None,
+        experiments: Experiments | None = None,
     ) -> None:
         self.manager = manager
         self.control = control
         self.traffic = traffic
+        self.experiments = experiments
         self.access = access or ControlAccess()
         self.telemetry = telemetry or WorkerTelemetry(manager.snapshot)
         self.collectors = CollectorRegistry()  # the app's own: tests and several apps never share one
@@ -91,7 +94,12 @@ class DataPlane:
         return model.batcher is not None
 
     async def infer(self, name: str, version: str | None, request: InferRequest) -> InferResponse:
-        model = self.model(name, version)
+        if self.experiments is not None:
+            model, experiment = self.experiments.route(name, version, request)
+            if experiment is not None:
+                return await self._experiment(experiment, model, name, request)
+        else:
+            model = self.model(name, version)
         traffic = self.traffic
         if traffic is None or not traffic.sampled(request):
             return await model.infer(request)
@@ -102,6 +110,19 @@ class DataPlane:
             traffic.record(name, model.version, request, None, time.perf_counter_ns() - start, exc)
             raise
         traffic.record(name, model.version, request, response, time.perf_counter_ns() - start)
+        return response
+
+    async def _experiment(
+        self, experiment: Experiment, model: ServedModel, name: str, request: InferRequest
+    ) -> InferResponse:
+        assert self.experiments is not None
+        try:
+            response = await model.infer(request)
+        except ModelyardError:
+            self.experiments.answered(experiment, model, failed=True)
+            raise
+        self.experiments.answered(experiment, model, failed=False)
+        self.experiments.shadow(experiment, name, request, response)
         return response
 
     def model_config(self, name: str, version: str | None = None) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from modelyard.server.transports.rest import RestApp
 from modelyard.server.transports.uvicorn_protocol import OneWriteProtocol
 
 if TYPE_CHECKING:
+    from modelyard.server.experiments import Experiments
     from modelyard.traffic import TrafficLog
 
 log = logging.getLogger("modelyard.server")
@@ -44,15 +45,25 @@ def build_app(spec: ServeSpec, telemetry_dir: Path | None = None, spec_file: Spe
 
     # Idle, a worker beats a few times per the supervisor's timeout for a hung worker.
     telemetry = WorkerTelemetry(snapshot, files, ready=manager.ready, idle_period_s=spec.worker_timeout_s / 4)
-    dataplane = DataPlane(manager, control, telemetry, access, traffic)
+    dataplane = DataPlane(manager, control, telemetry, access, traffic, experiments(spec, manager, traffic))
     lifecycle = Lifecycle(spec, dataplane, control)
     return RestApp(dataplane, spec.max_body_bytes, on_startup=lifecycle.start, on_shutdown=lifecycle.stop)
 
 
+def experiments(spec: ServeSpec, manager: ModelManager, traffic: TrafficLog | None) -> Experiments | None:
+    if not spec.experiments:
+        return None
+    from modelyard.server.experiments import Experiment, Experiments
+    from modelyard.traffic import Sampler
+
+    found = [Experiment(e.name, e.alias, e.candidate, e.mode, Sampler(e.rate, e.key or None)) for e in spec.experiments]
+    return Experiments(found, manager, traffic)
+
+
 def traffic_log(spec: ServeSpec) -> TrafficLog | None:
-    """This worker's traffic log (its own files), when the spec samples any traffic."""
+    """This worker's traffic log (its own files), when the spec samples any traffic or a shadow logs pairs."""
     link = spec.traffic
-    if link is None or link.sample <= 0:
+    if link is None or (link.sample <= 0 and not any(e.mode == "shadow" for e in spec.experiments)):
         return None
     from modelyard.traffic import Sampler, TrafficLog
     from modelyard.traffic.log import Rotation
@@ -90,6 +101,8 @@ class Lifecycle:
 
     async def stop(self) -> None:
         await self.control.stop()
+        if self.dataplane.experiments is not None:
+            await self.dataplane.experiments.drain()
         self.dataplane.telemetry.stop()
         if self.grpc is not None:
             await self.grpc.stop(grace=self.spec.drain_timeout_s)

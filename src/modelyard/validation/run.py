@@ -18,6 +18,7 @@ from modelyard.registry import ModelVersion, Registry, Validation
 from modelyard.server.repository.sources import SourceResolver
 from modelyard.validation.policy import Policy
 from modelyard.validation.replay import Inputs, split_rows, validate
+from modelyard.validation.verdict import Verdict
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,60 @@ def run(
     sources = resolver.spec_for(baseline), resolver.spec_for(candidate)
     signatures = tuple(read_manifest(Path(s.package_dir)).signature for s in sources)
     verdict = validate(sources[0], sources[1], (signatures[0], signatures[1]), requests.items, policy)
+    return _record(registry, baseline, candidate, verdict, policy, digest(requests.items), len(requests.items),
+                   requests.source)  # fmt: skip
+
+
+def judge_shadow(
+    registry: Registry, baseline: ModelVersion, candidate: ModelVersion, policy: Policy, since: float | None = None
+) -> Validation:
+    """The pairs a shadowing server logged (`serve --shadow`): production's answer and the candidate's to the same
+    request, by request id; judged as a replay is, without replaying (and without latency: a shadow call runs
+    after production's, under other load)."""
+    from modelyard.traffic.records import OUTPUT, SHAPE, row_tensors
+    from modelyard.validation.replay import Answers, compare
+    from modelyard.validation.verdict import decide
+
+    window = registry.traffic(baseline.name, since=since)
+    table = window.table
+    ids, versions, aliases = (table.column(c).to_pylist() for c in ("request_id", "version", "alias"))
+    errors = table.column("error").to_pylist()
+    outputs = [c[len(OUTPUT) :] for c in table.column_names if c.startswith(OUTPUT) and not c.endswith(SHAPE)]
+    tensors = {name: row_tensors(table, OUTPUT + name) for name in outputs}
+    sides: dict[str, dict[str, int]] = {"baseline": {}, "candidate": {}}
+    for row, (rid, version, alias) in enumerate(zip(ids, versions, aliases, strict=True)):
+        if version == str(candidate.version) and alias == "shadow":
+            sides["candidate"][rid] = row
+        elif version == str(baseline.version) and alias != "shadow":
+            sides["baseline"][rid] = row
+    paired = [rid for rid in sides["candidate"] if rid in sides["baseline"]]
+    if not paired:
+        raise NotFound(f"no shadow pairs of {baseline.name}/{candidate.version} against /{baseline.version} recorded "
+                       f"(serve {baseline.name}@production --shadow {baseline.name}/{candidate.version})")  # fmt: skip
+
+    def answers(side: str) -> Answers:
+        rows = [sides[side][rid] for rid in paired]
+        found = Answers([], [], [])
+        for row in rows:
+            got: Inputs = {}
+            for name, rows_of in tensors.items():
+                tensor = rows_of[row]
+                if tensor is not None:
+                    got[name] = tensor
+            found.outputs.append(got or None)
+            found.errors.append(errors[row] or "")
+        return found
+
+    base, cand = answers("baseline"), answers("candidate")
+    verdict = decide(compare(base, cand, base, policy))
+    paired_sha = hashlib.sha256("\n".join(paired).encode()).hexdigest()
+    return _record(registry, baseline, candidate, verdict, policy, paired_sha, len(paired), "shadow pairs")
+
+
+def _record(
+    registry: Registry, baseline: ModelVersion, candidate: ModelVersion, verdict: Verdict, policy: Policy,
+    data_sha256: str, requests: int, source: str,
+) -> Validation:  # fmt: skip
     checks = tuple(_plain_dict(vars(c) | {"line": c.line}) for c in verdict.checks)
     return registry.record_validation(
         Validation(
@@ -85,9 +140,9 @@ def run(
             candidate_version=candidate.version,
             baseline_sha256=baseline.sha256,
             candidate_sha256=candidate.sha256,
-            data_sha256=digest(requests.items),
-            requests=len(requests.items),
-            source=requests.source,
+            data_sha256=data_sha256,
+            requests=requests,
+            source=source,
             policy=policy.model_dump(),
             checks=checks,
             verdict=verdict.outcome,

@@ -63,6 +63,17 @@ class TrafficLink(BaseModel):
     file_s: float = 60.0
 
 
+class ExperimentSpec(BaseModel):
+    """A candidate served beside the baseline's alias: shadowed, or answering a share (server/experiments.py)."""
+
+    name: str
+    alias: str  # the baseline's
+    candidate: str  # the candidate's version
+    mode: str  # shadow | canary
+    rate: float
+    key: str = ""
+
+
 class ServeSpec(BaseModel):
     models: list[SourceSpec]
     registry: RegistryLink | None = None
@@ -89,7 +100,8 @@ class ServeSpec(BaseModel):
     tls_key: str = ""
     tls_ca: str = ""  # clients must show a certificate these CAs signed
     access_log: bool = False  # a line per request in the server's log
-    traffic: TrafficLink | None = None  # the traffic log, when --log-sample is above 0
+    traffic: TrafficLink | None = None  # the traffic log, when --log-sample is above 0 (or a shadow logs pairs)
+    experiments: list[ExperimentSpec] = Field(default_factory=list)
 
     @property
     def http_scheme(self) -> str:

@@ -1,0 +1,137 @@
+"""The experimental path in the server: a candidate version beside production, shadowed or answering a share.
+
+- **shadow**: a share of production's requests also goes to the candidate, after production's answer has gone
+  out, through a bounded number of pending calls (past it a shadow call is dropped and counted, never slowing
+  production); both answers go to the traffic log under one request id, the candidate's with the alias `shadow`,
+  which `modelyard validate --shadow` pairs.
+- **canary**: a share of requests is answered by the candidate, sticky by the hash of a request parameter; the
+  response names the version that answered. `CanaryGuard` withdraws the canary by itself when its error rate
+  exceeds production's beyond the policy.
+
+An experiment applies to requests for the model without a version, by name or by the baseline's alias.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from modelyard.errors import ModelyardError
+from modelyard.protocol.types import InferRequest, InferResponse
+from modelyard.server.models.manager import ModelManager
+from modelyard.server.models.served import ServedModel
+from modelyard.traffic.sampling import Sampler
+
+if TYPE_CHECKING:
+    from modelyard.traffic import TrafficLog
+
+log = logging.getLogger("modelyard.server")
+SHADOW = "shadow"  # the alias a candidate's shadow answers are logged under
+
+
+@dataclass
+class CanaryGuard:
+    """Pure: counts each arm's outcomes and says when the canary must go. It goes once it has `min_requests`
+    and its error rate exceeds production's by more than `max_excess`."""
+
+    min_requests: int = 50
+    max_excess: float = 0.05
+    counts: dict[str, list[int]] = field(default_factory=lambda: {"baseline": [0, 0], "candidate": [0, 0]})
+
+    def observe(self, arm: str, failed: bool) -> None:
+        self.counts[arm][0] += 1
+        self.counts[arm][1] += int(failed)
+
+    def rate(self, arm: str) -> float:
+        n, failed = self.counts[arm]
+        return failed / n if n else 0.0
+
+    def withdraw(self) -> bool:
+        n = self.counts["candidate"][0]
+        return n >= self.min_requests and self.rate("candidate") > self.rate("baseline") + self.max_excess
+
+
+@dataclass
+class Experiment:
+    name: str
+    alias: str  # the baseline's alias (production)
+    candidate: str  # the candidate's version
+    mode: str  # shadow | canary
+    sampler: Sampler
+    guard: CanaryGuard = field(default_factory=CanaryGuard)
+    active: bool = True
+    pending: int = 0
+    dropped: int = 0
+    max_pending: int = 64
+
+    def applies(self, alias: str, version: str | None) -> bool:
+        """A request for the model by name or by the baseline's alias: the baseline's, the canary's share aside.
+        (By name alone it would be the newest version loaded: the candidate, once a canary is withdrawn.)"""
+        return version is None and alias in ("", self.alias)
+
+
+class Experiments:
+    def __init__(self, experiments: list[Experiment], manager: ModelManager, traffic: TrafficLog | None) -> None:
+        self.by_name = {e.name: e for e in experiments}
+        self.manager = manager
+        self.traffic = traffic
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def drain(self) -> None:
+        """Let the shadow calls still pending finish (and be logged) before the server stops."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def route(self, name: str, version: str | None, request: InferRequest) -> tuple[ServedModel, Experiment | None]:
+        """The model that answers, and the experiment it ran under (None: none applies)."""
+        base, _, alias = name.partition("@")
+        experiment = self.by_name.get(base)
+        if experiment is None or not experiment.applies(alias, version):
+            return self.manager.get(name, version), None
+        if experiment.mode == "canary" and experiment.active and experiment.sampler.keep(request.parameters):
+            return self.manager.get(base, experiment.candidate), experiment
+        return self.manager.get(f"{base}@{experiment.alias}"), experiment
+
+    def answered(self, experiment: Experiment, model: ServedModel, failed: bool) -> None:
+        """A canary's outcome counted; the canary withdrawn when its guard says so."""
+        if experiment.mode != "canary":
+            return
+        experiment.guard.observe("candidate" if model.version == experiment.candidate else "baseline", failed)
+        if experiment.active and experiment.guard.withdraw():
+            experiment.active = False
+            guard = experiment.guard
+            log.warning("canary %s/%s withdrawn: error rate %.3f against production's %.3f", experiment.name,
+                        experiment.candidate, guard.rate("candidate"), guard.rate("baseline"))  # fmt: skip
+
+    def shadow(self, experiment: Experiment, called: str, request: InferRequest, response: InferResponse) -> None:
+        """After production answered: the candidate too, later, if the share and the pending bound allow."""
+        if experiment.mode != "shadow" or self.traffic is None or not experiment.sampler.keep(request.parameters):
+            return
+        if experiment.pending >= experiment.max_pending:
+            experiment.dropped += 1
+            return
+        experiment.pending += 1
+        task = asyncio.get_running_loop().create_task(self._shadow(experiment, called, request, response))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _shadow(self, experiment: Experiment, called: str, request: InferRequest, answer: InferResponse) -> None:
+        assert self.traffic is not None
+        try:
+            request.id = request.id or uuid.uuid4().hex  # the pair's key in the log
+            self.traffic.record(called, answer.model_version, request, answer, 0)
+            start = time.perf_counter_ns()
+            try:
+                shadowed = await self.manager.get(experiment.name, experiment.candidate).infer(request)
+            except ModelyardError as exc:
+                self.traffic.record(f"{experiment.name}@{SHADOW}", experiment.candidate, request, None,
+                                    time.perf_counter_ns() - start, exc)  # fmt: skip
+                return
+            self.traffic.record(f"{experiment.name}@{SHADOW}", experiment.candidate, request, shadowed,
+                                time.perf_counter_ns() - start)  # fmt: skip
+        finally:
+            experiment.pending -= 1

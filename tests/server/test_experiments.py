@@ -1,0 +1,127 @@
+"""Shadow and canary in a real server: who answers, what is logged as pairs, and a canary that withdraws itself."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from modelyard import examples
+from modelyard.server.experiments import CanaryGuard
+from modelyard.testing import assert_one_line_error, run_cli, start_server, stop_server
+
+BODY = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 4], "data": [1, 2, 3, 4]}]}
+FAILING = """
+import numpy as np
+
+class Broken:
+    # Answers its example (registration runs it), fails on the requests below (their rows sum to 10).
+
+    def predict(self, inputs):
+        x = inputs["x"]
+        if np.isclose(x.sum(axis=1), 10).any():
+            raise ValueError("this candidate is broken")
+        return {"y": np.zeros((len(x), 2), np.float32)}
+"""
+
+
+def test_the_canary_guard_withdraws_a_canary_that_fails_more_than_production_tick_by_tick() -> None:
+    guard = CanaryGuard(min_requests=10, max_excess=0.05)
+    for _ in range(100):
+        guard.observe("baseline", failed=False)
+    for i in range(9):
+        guard.observe("candidate", failed=True)
+        assert not guard.withdraw(), i  # too few to judge
+    guard.observe("candidate", failed=True)
+    assert guard.withdraw()
+    fair = CanaryGuard(min_requests=10, max_excess=0.05)
+    for i in range(200):
+        fair.observe("baseline", failed=i % 10 == 0)  # production fails 10 %
+        fair.observe("candidate", failed=i % 9 == 0)  # the canary 11 %: within the excess allowed
+    assert not fair.withdraw()
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """fraud 1 (production), 2 (other weights), 3 (1's bytes), 4 (a Python class that raises on real traffic)."""
+    work = tmp_path_factory.mktemp("experiments")
+    home = work / "home"
+    first = examples.mlp_onnx(work / "a.onnx", sizes=(4, 8, 2), seed=1)
+    for path in (first, examples.mlp_onnx(work / "b.onnx", sizes=(4, 8, 2), seed=3), first):
+        run_cli(home, "models", "register", str(path), "--name", "fraud")
+    (work / "broken.py").write_text(FAILING)
+    np.save(work / "x.npy", np.ones((1, 4), np.float32))
+    run_cli(home, "models", "register", str(work / "broken.py"), "--name", "fraud", "--class", "Broken",
+            "--example", str(work / "x.npy"))  # fmt: skip
+    run_cli(home, "alias", "set", "fraud@production", "1")
+    return home
+
+
+pytestmark = pytest.mark.e2e
+
+
+def call(server_url: str, user: str | None = None, path: str = "/v2/models/fraud/infer") -> httpx.Response:
+    body = {**BODY, "parameters": {"user": user}} if user else BODY
+    return httpx.post(f"{server_url}{path}", json=body, timeout=10)
+
+
+def test_a_canary_answers_its_share_sticky_by_user_and_names_the_version(home: Path) -> None:
+    server = start_server(["fraud@production", "--canary", "fraud/2:30%", "--canary-key", "user", "--grpc-port", "0"],
+                          home)  # fmt: skip
+    try:
+        answered: dict[str, set[str]] = {}
+        for i in range(120):
+            user = f"u{i % 30}"
+            answered.setdefault(user, set()).add(call(server.url, user).json()["model_version"])
+        assert all(len(v) == 1 for v in answered.values())  # one user, one version
+        share = sum(v == {"2"} for v in answered.values()) / len(answered)
+        assert 0.05 < share < 0.6
+        assert call(server.url, path="/v2/models/fraud/versions/1/infer").json()["model_version"] == "1"
+    finally:
+        stop_server(server)
+
+
+def test_a_failing_canary_withdraws_itself(home: Path) -> None:
+    server = start_server(["fraud@production", "--canary", "fraud/4:50%", "--grpc-port", "0"], home)
+    try:
+        outcomes = [call(server.url).status_code for _ in range(300)]
+        assert 500 in outcomes[:150]  # the broken canary answered some
+        assert outcomes[-100:] == [200] * 100  # then production alone
+        assert "canary fraud/4 withdrawn" in server.log.read_text()
+    finally:
+        stop_server(server)
+
+
+def test_a_shadow_logs_pairs_and_validate_judges_them(home: Path) -> None:
+    server = start_server(["fraud@production", "--shadow", "fraud/3", "--grpc-port", "0"], home)
+    try:
+        assert {call(server.url).json()["model_version"] for _ in range(40)} == {"1"}  # production answers
+    finally:
+        stop_server(server)  # a stop waits for the shadow calls pending and writes the pairs
+    report = run_cli(home, "validate", "fraud", "--candidate", "3", "--shadow", "--json").stdout
+    validation = json.loads(report)
+    assert (validation["verdict"], validation["requests"], validation["source"]) == ("pass", 40, "shadow pairs")
+    server = start_server(["fraud@production", "--shadow", "fraud/2", "--grpc-port", "0"], home)
+    try:
+        for _ in range(40):
+            call(server.url)
+    finally:
+        stop_server(server)
+    failed = run_cli(home, "validate", "fraud", "--candidate", "2", "--shadow", ok=False)
+    assert failed.returncode == 10
+    assert "FAIL: y: within tolerance" in failed.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (["fraud@production", "--canary", "fraud/2"], "--canary fraud/2: give the share it answers"),
+        (["fraud@production", "--canary", "fraud/2:150%"], "a share above 0 and at most 100%"),
+        (["fraud/3", "--shadow", "fraud/2"], "serve the baseline by its alias too"),  # 3 has no alias
+    ],
+)
+def test_bad_experiments_are_one_line(home: Path, args: list[str], text: str) -> None:
+    assert_one_line_error(run_cli(home, "serve", *args, "--http-port", "0", ok=False), 2, text)
