@@ -125,6 +125,9 @@ def test_promote_moves_only_on_a_passing_validation_and_the_history_cites_it(hom
     recorded = json.loads(run_cli(home, "validations", "fraud", "--json").stdout)
     assert promoted["evidence"]["validation"] in [v["id"] for v in recorded if v["verdict"] == "pass"]
     assert "validation #" in run_cli(home, "alias", "history", "fraud@production").stdout
+    shown = json.loads(run_cli(home, "models", "show", "fraud/2", "--json").stdout)
+    assert shown["latest_validation"]["verdict"] == "pass"  # models show carries the version's latest verdict
+    assert "validation" in run_cli(home, "models", "show", "fraud/3").stdout
     assert_one_line_error(run_cli(home, "promote", "fraud", "--force", ok=False), 2, "--force: say why")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -158,12 +159,15 @@ def show(
     ref: Annotated[str, typer.Argument(help="models:/name/3, models:/name@alias or models:/name (latest).")],
     as_json: JsonOpt = False,
 ) -> None:
-    """Show one version with its signature, metrics, lineage and aliases."""
-    version = state(ctx).registry().get(ref)
+    """Show one version with its signature, metrics, lineage, aliases and its latest validation."""
+    registry = state(ctx).registry()
+    version = registry.get(ref)
+    validated = next((v for v in registry.validations(version.name, 200) if v.candidate_version == version.version),
+                     None)  # fmt: skip
     if as_json:
-        print_json(version)
+        print_json({**asdict(version), "latest_validation": validated})
     else:
-        out.print(version_detail(version))
+        out.print(version_detail(version, validated))
 
 
 @app.command()

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:  # the CLI starts without importing the registry's libraries
-    from modelyard.registry.entities import AliasEvent, ModelVersion, RegisteredModel, ServerRecord
+    from modelyard.registry.entities import AliasEvent, ModelVersion, RegisteredModel, ServerRecord, Validation
 
 _PIPE_WIDTH = 160  # bench and profile tables have 14 columns of figures
 
@@ -54,7 +54,7 @@ def _shape(spec: Mapping[str, Any]) -> str:
     return f"{spec['name']}: {spec['datatype']}{list(spec['shape'])}"
 
 
-def version_detail(v: ModelVersion) -> Table:
+def version_detail(v: ModelVersion, validated: Validation | None = None) -> Table:
     table = Table(title=v.uri, show_header=False, title_justify="left")
     table.add_column(style="bold cyan")
     table.add_column()
@@ -75,10 +75,18 @@ def version_detail(v: ModelVersion) -> Table:
         ("artifact", v.artifact_uri),
         ("status", v.status),
         ("performance", _card(v.perf_card)),
+        ("validation", _validated(validated)),
     ]
     for key, value in rows:
         table.add_row(key, value)
     return table
+
+
+def _validated(v: Validation | None) -> str:
+    if v is None:
+        return "-"
+    first = f": {v.failing[0]}" if v.verdict != "pass" and v.failing else ""
+    return f"#{v.id} {v.verdict} against version {v.baseline_version} on {v.requests} requests ({v.source}){first}"
 
 
 def versions_table(versions: Iterable[ModelVersion]) -> Table:
