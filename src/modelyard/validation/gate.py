@@ -1,21 +1,28 @@
 """The gate that runs by itself: when `staging` points at a version production has not been compared with, it
 validates that version on production's recorded traffic, records the verdict, and, where the policy says
-`auto_promote: true`, promotes a pass. Pure: `decide_step` sees the registry's state and says what to do; `Gate`
-does it, one step at a time, the clock passed in.
+`auto_promote: true`, promotes a pass. For `watch_s` after its own promotion it compares what production answered
+since (the traffic log's outcomes and latencies) with what the previous version answered before, and rolls back by
+itself, with the figures, when the error rate or p99 regressed; a candidate rolled back is not promoted again.
+Pure: `decide_step` and `regressed` see the state and say what to do; `Gate` does it, a step at a time, the clock
+passed in.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
+
+import numpy as np
 
 from modelyard.errors import NotFound
 from modelyard.registry import Registry, Validation
 from modelyard.validation.policy import Policy
 
-Step = Literal["idle", "validate", "promote", "wait"]
+Step = Literal["idle", "validate", "promote", "wait", "rollback", "watch"]
 GATE_ACTOR = "modelyard-gate"
+ROLLED_BACK = "the gate rolled back"
 
 
 @dataclass(frozen=True)
@@ -24,6 +31,7 @@ class Seen:
     baseline: int | None  # production's version
     last: Validation | None  # the newest validation of exactly this pair
     requests: int  # recorded requests of the baseline available now
+    rolled_back: bool = False  # the gate promoted this candidate once and rolled it back
 
 
 def decide_step(seen: Seen, policy: Policy) -> Step:
@@ -31,6 +39,8 @@ def decide_step(seen: Seen, policy: Policy) -> Step:
     since given more traffic; `promote`: a pass the policy lets the gate act on; `wait`: judged, for a person."""
     if seen.candidate is None or seen.baseline is None or seen.candidate == seen.baseline:
         return "idle"
+    if seen.rolled_back:
+        return "wait"  # production regressed under it once: a person decides, or staging moves on
     last = seen.last
     if last is None or dict(last.policy) != policy.model_dump():
         return "validate"
@@ -41,6 +51,31 @@ def decide_step(seen: Seen, policy: Policy) -> Step:
     return "wait"
 
 
+@dataclass(frozen=True)
+class Served:
+    """What one version answered over a window: requests, failures, p99 latency (µs)."""
+
+    requests: int
+    errors: int
+    p99_us: float
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.requests if self.requests else 0.0
+
+
+def regressed(before: Served, after: Served, policy: Policy) -> str | None:
+    """Why the promoted version must go (its error rate or p99 worse than the previous version's beyond the
+    policy), or None: fine, or too few requests yet to say."""
+    if after.requests < policy.min_watch_requests or before.requests == 0:
+        return None
+    if after.error_rate > before.error_rate + policy.max_error_excess:
+        return f"error rate {after.error_rate:.3f} against {before.error_rate:.3f} before, n={after.requests}"
+    if before.p99_us > 0 and after.p99_us > policy.max_p99_ratio * before.p99_us:
+        return f"p99 {after.p99_us / 1000:.3g} ms against {before.p99_us / 1000:.3g} ms before, n={after.requests}"
+    return None
+
+
 @dataclass
 class Gate:
     registry: Registry
@@ -49,6 +84,7 @@ class Gate:
     validate: Callable[[int, int], Validation]  # (candidate, baseline) -> the recorded validation
     candidate_alias: str = "staging"
     baseline_alias: str = "production"
+    clock: Callable[[], float] = time.time
 
     def look(self) -> Seen:
         candidate, baseline = self._version(self.candidate_alias), self._version(self.baseline_alias)
@@ -61,10 +97,48 @@ class Gate:
                 requests = self.registry.traffic(f"{self.name}/{baseline}").rows
             except NotFound:
                 requests = 0
-        return Seen(candidate, baseline, last, requests)
+        history = self.registry.history(self.name, self.baseline_alias)
+        rolled = any(e.kind == "rollback" and e.from_version == candidate and e.reason.startswith(ROLLED_BACK)
+                     for e in history)  # fmt: skip
+        return Seen(candidate, baseline, last, requests, rolled)
+
+    def served(self, version: int, since: float, until: float | None = None) -> Served:
+        """What `version` answered from `since` to `until`, from the traffic log."""
+        try:
+            table = self.registry.traffic(f"{self.name}/{version}", since=since, until=until).table
+        except NotFound:
+            return Served(0, 0, 0.0)
+        if table.num_rows == 0:
+            return Served(0, 0, 0.0)
+        outcomes = table.column("outcome").to_pylist()
+        latency = np.asarray(table.column("latency_us").to_numpy(), dtype=np.float64)
+        return Served(len(outcomes), sum(o != "ok" for o in outcomes), float(np.quantile(latency, 0.99)))
+
+    def watch(self) -> tuple[Step, str] | None:
+        """Within `watch_s` of the gate's own promotion: roll back when production regressed, else keep watching."""
+        history = self.registry.history(self.name, self.baseline_alias)
+        if not history:
+            return None
+        moved = history[-1]
+        at = moved.at.timestamp()
+        now = self.clock()
+        if moved.evidence.get("by") != GATE_ACTOR or moved.kind != "set" or now - at > self.policy.watch_s:
+            return None
+        if moved.to_version is None or moved.from_version is None:
+            return None
+        after = self.served(moved.to_version, since=at)
+        before = self.served(moved.from_version, since=at - max(self.policy.watch_s, now - at), until=at)
+        reason = regressed(before, after, self.policy)
+        if reason is None:
+            return "watch", f"{self.name}/{moved.to_version}: {after.requests} requests since the promotion, fine"
+        self.registry.rollback(self.name, self.baseline_alias, f"{ROLLED_BACK}: {reason}")
+        return "rollback", f"{self.name}@{self.baseline_alias} back to {moved.from_version}: {reason}"
 
     def step(self) -> tuple[Step, str]:
         """One look and what came of it, in words."""
+        watched = self.watch()
+        if watched is not None and watched[0] == "rollback":
+            return watched
         seen = self.look()
         action = decide_step(seen, self.policy)
         if action == "validate":

@@ -25,6 +25,9 @@ class Policy(BaseModel):
     max_new_nonfinite: int = Field(default=0, ge=0, description="NaN/Inf values the baseline did not produce.")
     min_requests: int = Field(default=30, ge=1, description="Fewer requests than this: inconclusive.")
     auto_promote: bool = Field(default=False, description="The gate promotes a passing candidate by itself.")
+    watch_s: float = Field(default=600, ge=0, description="After the gate promotes, how long it watches production.")
+    max_error_excess: float = Field(default=0.02, ge=0, le=1, description="Error rate above the previous version's.")
+    min_watch_requests: int = Field(default=100, ge=1, description="Requests of the new version before judging it.")
 
     @classmethod
     def load(cls, path: Path) -> Policy:
