@@ -26,7 +26,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--conc", default="16")
-    parser.add_argument("--share", default="1", help="the shadow's share of requests")
+    parser.add_argument("--share", default="1", help="the shadow's (or the canary's) share of requests")
+    parser.add_argument("--canary", action="store_true", help="a canary answering the share, instead of a shadow")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
@@ -37,11 +38,12 @@ def main() -> None:
         for _ in range(2):
             registry.register(model, name="tabular")
         registry.set_alias("tabular", "production", 1)
-    variants = {"off": ([], None), "shadow": (["--shadow", f"tabular/2:{args.share}"], None)}
+    flag = "--canary" if args.canary else "--shadow"
+    variants = {"off": ([], None), flag.strip("-"): ([flag, f"tabular/2:{args.share}"], None)}
     concurrencies = tuple(map(int, args.conc.split(",")))
     results = compare(variants, work, "binary", concurrencies, args.rounds, args.duration,
                       served=["tabular@production"], home=home)  # fmt: skip
-    print(f"\nW1 binary, production with a shadow (share {args.share}) against without, medians:")
+    print(f"\nW1 binary, production with a {flag.strip('-')} (share {args.share}) against without, medians:")
     ratios(results, "off")
 
 

@@ -1,0 +1,100 @@
+"""What `serve`'s options become in the spec, each checked where a mistake is one line: TLS files, the traffic
+log, a shadow or a canary beside the baseline, and whether the repository API may face the network."""
+
+from __future__ import annotations
+
+import ipaddress
+import ssl
+from pathlib import Path
+from typing import Any
+
+from modelyard.cli.state import CliState
+from modelyard.errors import InvalidArgument
+from modelyard.server.repository.spec import ExperimentSpec, ServeSpec, TrafficLink
+
+
+def with_experiment(s: CliState, resolver: Any, spec: ServeSpec, mode: str, option: str, key: str | None) -> ServeSpec:
+    """`fraud@staging[:SHARE]` beside the served `fraud@production`: the candidate loaded, the experiment added."""
+    ref, _, share = option.rpartition(":") if ":" in option else (option, "", "")
+    if mode == "canary" and not share:
+        raise InvalidArgument(f"--canary {option}: give the share it answers, e.g. {option}:5%")
+    rate = parse_share(f"--{mode}", share) if share else 1.0
+    (candidate,), _ = resolver.resolve([ref])
+    baseline = next((m for m in spec.models if m.name == candidate.name and m.aliases), None)
+    if baseline is None or baseline.version == candidate.version:
+        raise InvalidArgument(f"--{mode} {ref}: serve the baseline by its alias too (e.g. {candidate.name}@production)")
+    models = spec.models if any(m.key == candidate.key for m in spec.models) else [*spec.models, candidate]
+    experiment = ExperimentSpec(name=candidate.name, alias=baseline.aliases[0], candidate=candidate.version,
+                                mode=mode, rate=rate, key=key or "")  # fmt: skip
+    traffic = spec.traffic or (traffic_link(s, 0.0, None) if mode == "shadow" else None)
+    return spec.model_copy(
+        update={"models": models, "experiments": [*spec.experiments, experiment], "traffic": traffic}
+    )
+
+
+def parse_share(flag: str, text: str) -> float:
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise InvalidArgument(f"{flag}: a share such as 5% or 0.05, got {text!r}") from None
+    if not 0 < value <= 1:
+        raise InvalidArgument(f"{flag}: a share above 0 and at most 100%, got {text!r}")
+    return value
+
+
+def traffic_link(s: CliState, sample: float, key: str | None) -> TrafficLink:
+    traffic = s.settings.traffic
+    return TrafficLink(
+        url=s.settings.traffic_url,
+        sample=sample,
+        key=key or "",
+        buffer_bytes=int(traffic.buffer_mb * (1 << 20)),
+        file_bytes=int(traffic.file_mb * (1 << 20)),
+        file_s=traffic.file_s,
+    )
+
+
+def tls_fields(cert: Path | None, key: Path | None, ca: Path | None) -> dict[str, str]:
+    """The spec's TLS files, checked here, where a mistake is one line: a certificate without its key, a file
+    that is missing or not PEM, a key that does not match."""
+    if cert is None and key is None:
+        if ca is not None:
+            raise InvalidArgument("--tls-ca: client certificates need TLS; give --tls-cert and --tls-key too")
+        return {}
+    if cert is None or key is None:
+        raise InvalidArgument("--tls-cert and --tls-key go together (the server's certificate and its private key)")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    for flag, path in (("--tls-cert", cert), ("--tls-key", key), ("--tls-ca", ca)):
+        if path is not None and not path.is_file():
+            raise InvalidArgument(f"{flag}: no such file: {path}")
+    try:
+        context.load_cert_chain(cert, key)
+    except ssl.SSLError as exc:
+        raise InvalidArgument(f"--tls-cert/--tls-key: cannot use them: {exc.reason or exc}") from None
+    try:
+        if ca is not None:
+            context.load_verify_locations(ca)
+    except ssl.SSLError as exc:
+        raise InvalidArgument(f"--tls-ca: cannot use it: {exc.reason or exc}") from None
+    paths = {"tls_cert": cert, "tls_key": key, "tls_ca": ca}
+    return {field: str(path.resolve()) for field, path in paths.items() if path is not None}
+
+
+def check_control(host: str, spec: ServeSpec, allow_open: bool) -> None:
+    """A server reachable beyond this machine with the repository API open would let anyone load or unload its
+    models: refuse, unless the operator sets a token or says so."""
+    if spec.control_token or allow_open or is_loopback(host):
+        return
+    raise InvalidArgument(
+        f"--host {host}: the repository API (load, unload) would be open to the network; set --control-token "
+        "(or MODELYARD_SERVER__CONTROL_TOKEN), or pass --allow-open-control"
+    )
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve anywhere
