@@ -54,3 +54,10 @@ def test_python_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     for block in blocks("python"):
         exec(compile(block, str(README), "exec"), {"__name__": "readme"})
     assert (tmp_path / "scorer-v2" / "modelyard.yaml").is_file()
+    from modelyard import Registry
+
+    with Registry.from_settings() as registry:  # the gate's walk-through: refused the other weights, promoted 3
+        assert registry.get("gated@production").version == 3
+        verdicts = [v.verdict for v in registry.validations("gated")]
+        assert verdicts == ["pass", "fail"]
+        assert registry.history("gated", "production")[-1].evidence["by"] == "modelyard-gate"

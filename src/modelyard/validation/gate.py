@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -85,6 +86,18 @@ class Gate:
     candidate_alias: str = "staging"
     baseline_alias: str = "production"
     clock: Callable[[], float] = time.time
+
+    @classmethod
+    def replaying(cls, registry: Registry, name: str, policy: Policy, cache_dir: Path) -> Gate:
+        """A gate whose validations replay the baseline's recorded traffic (what `modelyard gate` runs)."""
+        from modelyard.validation.run import requests_for, run
+
+        def judge(candidate: int, baseline: int) -> Validation:
+            base = registry.get(f"{name}/{baseline}")
+            return run(registry, cache_dir, base, registry.get(f"{name}/{candidate}"), requests_for(registry, base),
+                       policy)  # fmt: skip
+
+        return cls(registry, name, policy, judge)
 
     def look(self) -> Seen:
         candidate, baseline = self._version(self.candidate_alias), self._version(self.baseline_alias)
