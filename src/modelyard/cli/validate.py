@@ -154,11 +154,7 @@ def gate(
 
     s = state(ctx)
     rules = Policy.load(policy) if policy else Policy()
-
-    def judge(candidate_version: int, baseline_version: int) -> Validation:
-        return _run(s, name, str(candidate_version), str(baseline_version), None, None, policy)
-
-    watcher = Gate(s.registry(), name, rules, judge, candidate, baseline)
+    watcher = Gate.replaying(s.registry(), name, rules, s.settings.home_dir / "cache", candidate, baseline)
     said = ""
     while True:
         action, line = watcher.step()

@@ -20,7 +20,7 @@ from modelyard.server.repository.access import ControlAccess
 from modelyard.uri import parse_ref
 
 if TYPE_CHECKING:
-    from modelyard.server.experiments import Experiment, Experiments
+    from modelyard.server.experiments import Experiments
     from modelyard.traffic import TrafficLog
 
 EXTENSIONS = ["binary_tensor_data", "model_repository", "model_configuration", "statistics"]
@@ -94,35 +94,28 @@ class DataPlane:
         return model.batcher is not None
 
     async def infer(self, name: str, version: str | None, request: InferRequest) -> InferResponse:
-        if self.experiments is not None:
-            model, experiment = self.experiments.route(name, version, request)
-            if experiment is not None:
-                return await self._experiment(experiment, model, name, request)
+        experiments, experiment = self.experiments, None
+        if experiments is not None:
+            model, experiment = experiments.route(name, version, request)
         else:
             model = self.model(name, version)
-        traffic = self.traffic
-        if traffic is None or not traffic.sampled(request):
-            return await model.infer(request)
+        traffic = self.traffic if self.traffic is not None and self.traffic.sampled(request) else None
+        if experiment is None and traffic is None:
+            return await model.infer(request)  # the common path: nothing to count or record
         start = time.perf_counter_ns()
         try:
             response = await model.infer(request)
         except ModelyardError as exc:  # what failed is traffic too: the gate counts errors the baseline did not raise
-            traffic.record(name, model.version, request, None, time.perf_counter_ns() - start, exc)
+            if experiments is not None and experiment is not None:
+                experiments.answered(experiment, model, failed=True)
+            if traffic is not None:
+                traffic.record(name, model.version, request, None, time.perf_counter_ns() - start, exc)
             raise
-        traffic.record(name, model.version, request, response, time.perf_counter_ns() - start)
-        return response
-
-    async def _experiment(
-        self, experiment: Experiment, model: ServedModel, name: str, request: InferRequest
-    ) -> InferResponse:
-        assert self.experiments is not None
-        try:
-            response = await model.infer(request)
-        except ModelyardError:
-            self.experiments.answered(experiment, model, failed=True)
-            raise
-        self.experiments.answered(experiment, model, failed=False)
-        self.experiments.shadow(experiment, name, request, response)
+        if traffic is not None:
+            traffic.record(name, model.version, request, response, time.perf_counter_ns() - start)
+        if experiments is not None and experiment is not None:
+            experiments.answered(experiment, model, failed=False)
+            experiments.shadow(experiment, name, request, response)
         return response
 
     def model_config(self, name: str, version: str | None = None) -> dict[str, Any]:

@@ -24,13 +24,13 @@ from modelyard.errors import ModelyardError
 from modelyard.protocol.types import InferRequest, InferResponse
 from modelyard.server.models.manager import ModelManager
 from modelyard.server.models.served import ServedModel
+from modelyard.traffic.records import SHADOW
 from modelyard.traffic.sampling import Sampler
 
 if TYPE_CHECKING:
     from modelyard.traffic import TrafficLog
 
 log = logging.getLogger("modelyard.server")
-SHADOW = "shadow"  # the alias a candidate's shadow answers are logged under
 
 
 @dataclass

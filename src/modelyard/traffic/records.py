@@ -19,6 +19,7 @@ import pyarrow as pa
 from modelyard.protocol.types import InferRequest, InferResponse
 
 INPUT, OUTPUT = "input.", "output."
+SHADOW = "shadow"  # the alias a candidate's shadow answers are logged under (server/experiments.py)
 SHAPE = ".shape"
 OVERHEAD_BYTES = 256  # an entry's strings and bookkeeping, beside its tensors
 

@@ -88,7 +88,15 @@ class Gate:
     clock: Callable[[], float] = time.time
 
     @classmethod
-    def replaying(cls, registry: Registry, name: str, policy: Policy, cache_dir: Path) -> Gate:
+    def replaying(
+        cls,
+        registry: Registry,
+        name: str,
+        policy: Policy,
+        cache_dir: Path,
+        candidate_alias: str = "staging",
+        baseline_alias: str = "production",
+    ) -> Gate:
         """A gate whose validations replay the baseline's recorded traffic (what `modelyard gate` runs)."""
         from modelyard.validation.run import requests_for, run
 
@@ -97,7 +105,7 @@ class Gate:
             return run(registry, cache_dir, base, registry.get(f"{name}/{candidate}"), requests_for(registry, base),
                        policy)  # fmt: skip
 
-        return cls(registry, name, policy, judge)
+        return cls(registry, name, policy, judge, candidate_alias, baseline_alias)
 
     def look(self) -> Seen:
         candidate, baseline = self._version(self.candidate_alias), self._version(self.baseline_alias)

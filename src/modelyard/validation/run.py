@@ -87,7 +87,7 @@ def judge_shadow(
     """The pairs a shadowing server logged (`serve --shadow`): production's answer and the candidate's to the same
     request, by request id; judged as a replay is, without replaying (and without latency: a shadow call runs
     after production's, under other load)."""
-    from modelyard.traffic.records import OUTPUT, SHAPE, row_tensors
+    from modelyard.traffic.records import OUTPUT, SHADOW, SHAPE, row_tensors
     from modelyard.validation.replay import Answers, compare
     from modelyard.validation.verdict import decide
 
@@ -99,9 +99,9 @@ def judge_shadow(
     tensors = {name: row_tensors(table, OUTPUT + name) for name in outputs}
     sides: dict[str, dict[str, int]] = {"baseline": {}, "candidate": {}}
     for row, (rid, version, alias) in enumerate(zip(ids, versions, aliases, strict=True)):
-        if version == str(candidate.version) and alias == "shadow":
+        if version == str(candidate.version) and alias == SHADOW:
             sides["candidate"][rid] = row
-        elif version == str(baseline.version) and alias != "shadow":
+        elif version == str(baseline.version) and alias != SHADOW:
             sides["baseline"][rid] = row
     paired = [rid for rid in sides["candidate"] if rid in sides["baseline"]]
     if not paired:
