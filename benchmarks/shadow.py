@@ -4,7 +4,7 @@ W1 registered twice (production is version 1), loaded in turn by wrk at c=16 by 
 shadow answers after production and logs both answers as pairs. Prints production's throughput and p50/p99 with
 the shadow on against off (medians). The issue's target: p99 within 5 % at W1 c=16. Needs `wrk`.
 
-    .venv/bin/python benchmarks/shadow.py [--rounds 3] [--duration 3] [--conc 16] [--share 1]
+    .venv/bin/python benchmarks/shadow.py [--rounds 3] [--duration 3] [--conc 16] [--share 1] [--hidden 256]
 """
 
 from __future__ import annotations
@@ -28,13 +28,14 @@ def main() -> None:
     parser.add_argument("--conc", default="16")
     parser.add_argument("--share", default="1", help="the shadow's (or the canary's) share of requests")
     parser.add_argument("--canary", action="store_true", help="a canary answering the share, instead of a shadow")
+    parser.add_argument("--hidden", type=int, default=256, help="W1's hidden width: 2048 makes compute dominate")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
     work = Path(tempfile.mkdtemp(prefix="modelyard-shadow-"))
     home = work / "home"
     with Registry.from_settings(Settings(home=home)) as registry:
-        model = examples.mlp_onnx(work / "w1.onnx")
+        model = examples.mlp_onnx(work / "w1.onnx", sizes=(32, args.hidden, args.hidden, 1))
         for _ in range(2):
             registry.register(model, name="tabular")
         registry.set_alias("tabular", "production", 1)

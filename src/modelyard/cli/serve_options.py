@@ -23,7 +23,10 @@ def with_experiment(s: CliState, resolver: Any, spec: ServeSpec, mode: str, opti
     baseline = next((m for m in spec.models if m.name == candidate.name and m.aliases), None)
     if baseline is None or baseline.version == candidate.version:
         raise InvalidArgument(f"--{mode} {ref}: serve the baseline by its alias too (e.g. {candidate.name}@production)")
-    models = spec.models if any(m.key == candidate.key for m in spec.models) else [*spec.models, candidate]
+    if any(m.key == candidate.key for m in spec.models):
+        models = spec.models  # served in its own right too: it answers its own callers at their priority
+    else:
+        models = [*spec.models, candidate.model_copy(update={"background": mode == "shadow"})]
     experiment = ExperimentSpec(name=candidate.name, alias=baseline.aliases[0], candidate=candidate.version,
                                 mode=mode, rate=rate, key=key or "")  # fmt: skip
     traffic = spec.traffic or (traffic_link(s, 0.0, None) if mode == "shadow" else None)

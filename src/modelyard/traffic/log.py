@@ -32,6 +32,9 @@ log = logging.getLogger("modelyard.traffic")
 REPEATED = ["model", "version", "alias", "outcome", "error"]
 
 
+NS_PER_DAY = 86_400 * 1_000_000_000
+
+
 @dataclass
 class Rotation:
     """When an open file is closed and a new one begun. Pure, the clock passed in."""
@@ -159,10 +162,14 @@ class TrafficLog:
         """Write what came since the last flush; close the files that are due."""
         with self._lock:
             records, self._queue, self._queued_bytes = self._queue, deque(), 0
-        groups: dict[tuple[str, str, str], list[Entry]] = {}
-        for e in records:
-            day = time.strftime("%Y-%m-%d", time.gmtime(e.time_ns // 1_000_000_000))
-            groups.setdefault((e.called.partition("@")[0], e.version, day), []).append(e)
+        by_day: dict[tuple[str, str, int], list[Entry]] = {}
+        for e in records:  # the day as a number here: formatting it per entry cost a tenth of the writer's time
+            where = (e.called.partition("@")[0], e.version, e.time_ns // NS_PER_DAY)
+            group = by_day.get(where)
+            if group is None:
+                group = by_day[where] = []
+            group.append(e)
+        groups = {(m, v, time.strftime("%Y-%m-%d", time.gmtime(d * 86_400))): g for (m, v, d), g in by_day.items()}
         for key, group in groups.items():
             try:
                 self._write(key, to_table(group), now)

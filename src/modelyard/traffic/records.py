@@ -11,6 +11,7 @@ into columns with numpy doing the per-row work: 1-2 µs an entry, where list-of-
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -40,25 +41,57 @@ def entry_bytes(request: InferRequest, response: InferResponse | None) -> int:
 
 
 def to_table(entries: list[Entry]) -> pa.Table:
-    names = [e.called.partition("@") for e in entries]
+    """One pass over the entries gathers every column; columns alike for all rows (a group shares its model and
+    version, and nearly always its alias and a clean outcome) are repeated, not converted row by row."""
+    count = len(entries)
+    ids, times, called, latencies = [], np.empty(count, np.int64), [], np.empty(count, np.float64)
+    failures: list[tuple[int, Exception]] = []
+    tensors: dict[str, list[np.ndarray | None]] = {}
+    for row, e in enumerate(entries):
+        ids.append(e.request.id or "")
+        times[row] = e.time_ns
+        latencies[row] = e.latency_ns
+        called.append(e.called)
+        if e.error is not None:
+            failures.append((row, e.error))
+        for side, prefix in ((e.request.inputs, INPUT), (e.response.outputs if e.response else (), OUTPUT)):
+            for t in side:
+                rows = tensors.get(prefix + t.name)
+                if rows is None:
+                    rows = tensors[prefix + t.name] = [None] * count
+                rows[row] = t.data
+    outcome, error = ["ok"] * count, [""] * count
+    for row, exc in failures:
+        outcome[row], error[row] = type(exc).__name__, str(exc)
+    names = _same_or_each(called, count)
     columns: dict[str, Any] = {
-        "request_id": pa.array([e.request.id or "" for e in entries], pa.string()),
-        "time": pa.array(np.array([e.time_ns for e in entries], np.int64), pa.timestamp("ns", tz="UTC")),
-        "model": pa.array([n[0] for n in names], pa.string()),
-        "version": pa.array([e.version for e in entries], pa.string()),
-        "alias": pa.array([n[2] for n in names], pa.string()),
-        "latency_us": pa.array(np.array([e.latency_ns for e in entries], np.float64) / 1000),
-        "outcome": pa.array(["ok" if e.error is None else type(e.error).__name__ for e in entries], pa.string()),
-        "error": pa.array(["" if e.error is None else str(e.error) for e in entries], pa.string()),
+        "request_id": pa.array(ids, pa.string()),
+        "time": pa.array(times, pa.timestamp("ns", tz="UTC")),
+        "model": names(lambda c: c.partition("@")[0]),
+        "version": _same_or_each([e.version for e in entries], count)(str),
+        "alias": names(lambda c: c.partition("@")[2]),
+        "latency_us": pa.array(latencies / 1000),
+        "outcome": pa.array(outcome, pa.string()) if failures else _repeat("ok", count),
+        "error": pa.array(error, pa.string()) if failures else _repeat("", count),
     }
-    inputs = [{i.name: i.data for i in e.request.inputs} for e in entries]
-    outputs = [{o.name: o.data for o in e.response.outputs} if e.response is not None else {} for e in entries]
-    for prefix, side in ((INPUT, inputs), (OUTPUT, outputs)):
-        for name in sorted({n for tensors in side for n in tensors}):
-            tensors = [t.get(name) for t in side]
-            columns[prefix + name] = _values(tensors)
-            columns[prefix + name + SHAPE] = _shapes(tensors)
+    for column in sorted(tensors, key=lambda c: (not c.startswith(INPUT), c)):
+        columns[column] = _values(tensors[column])
+        columns[column + SHAPE] = _shapes(tensors[column])
     return pa.table(columns)
+
+
+def _same_or_each(values: list[str], count: int) -> Callable[[Callable[[str], str]], pa.Array]:
+    """A string column derived from `values`: computed once when every row has the same value."""
+    same = count > 0 and values.count(values[0]) == count
+
+    def derive(f: Callable[[str], str]) -> pa.Array:
+        return _repeat(f(values[0]), count) if same else pa.array([f(v) for v in values], pa.string())
+
+    return derive
+
+
+def _repeat(value: str, count: int) -> pa.Array:
+    return pa.array([value], pa.string()).take(np.zeros(count, np.int32))
 
 
 def tensor(table: pa.Table, column: str) -> np.ndarray:

@@ -6,6 +6,7 @@ import asyncio
 import difflib
 import logging
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from modelyard.errors import ModelyardError, NotFound, Unavailable
 from modelyard.server.models.served import ServedModel
 from modelyard.server.models.source import ModelSource
 from modelyard.server.process.memory import release_unloaded
+from modelyard.server.process.priority import in_background_thread
 
 log = logging.getLogger("modelyard.server")
 
@@ -53,7 +55,8 @@ class ModelManager:
         """Load in a thread (the event loop keeps serving), then swap it in; an older copy is drained after."""
         key = (source.name, source.version)
         try:
-            model = await asyncio.to_thread(ServedModel.load, source, self.workers)
+            load = partial(ServedModel.load, source, self.workers)
+            model = await (in_background_thread(load) if source.background else asyncio.to_thread(load))
         except Exception as exc:
             log.warning(
                 "could not load %s version %s from %s: %s", source.name, source.version, source.package_dir, exc

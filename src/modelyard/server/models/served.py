@@ -17,12 +17,13 @@ from modelyard.packaging.builder import package_example
 from modelyard.protocol.types import InferOutput, InferRequest, InferResponse
 from modelyard.runtimes import Runtime, load_runtime
 from modelyard.runtimes.base import release_memory
-from modelyard.server.batching.batcher import Batcher
+from modelyard.server.batching.batcher import INLINE_BELOW_S, Batcher
 from modelyard.server.batching.policy import BatchPolicy
 from modelyard.server.metrics.stats import ModelStats
 from modelyard.server.models.source import ModelSource
 from modelyard.server.models.validation import InputChecker, batch_key
 from modelyard.server.process.memory import trim_heap
+from modelyard.server.process.priority import lower_this_thread
 
 log = logging.getLogger("modelyard.server")
 
@@ -122,12 +123,15 @@ class ServedModel:
             max_queue_delay_s=b.max_queue_delay_us / 1e6,
             max_queue_size=b.max_queue_size,
         )
+        background = self.source.background  # never inline on the event loop; instance threads at nice 19
         self.batcher = Batcher(
             policy,
             self.instances,
             self.stats,
             f"{self.name}-{self.version}",
+            inline_below_s=0.0 if background else INLINE_BELOW_S,
             compute_estimate_s=self.compute_estimate_s,
+            thread_initializer=lower_this_thread if background else None,
         )
         self.batcher.watch_idle(self.release_memory)
 

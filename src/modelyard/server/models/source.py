@@ -16,3 +16,4 @@ class ModelSource:
     package_dir: str
     aliases: tuple[str, ...] = ()
     overrides: dict[str, Any] = field(default_factory=dict)
+    background: bool = False  # a shadow candidate: loaded and run on threads of the lowest priority

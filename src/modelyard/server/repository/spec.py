@@ -25,13 +25,14 @@ class SourceSpec(BaseModel):
     overrides: dict[str, Any] = Field(default_factory=dict)
     loaded: bool = True  # False: unloaded through the repository API, kept so that a load brings it back
     followed: bool = False  # chosen by a registry rule: with --follow the follower replaces it as the registry moves
+    background: bool = False  # a shadow candidate: its work yields to everything else (server/process/priority.py)
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.name, self.version)
 
     def source(self) -> ModelSource:
-        return ModelSource(self.name, self.version, self.package_dir, self.aliases, self.overrides)
+        return ModelSource(self.name, self.version, self.package_dir, self.aliases, self.overrides, self.background)
 
 
 class FollowRule(BaseModel):
