@@ -30,8 +30,11 @@ from modelyard.errors import InvalidArgument
 TABLES = (".csv", ".parquet", ".pq")
 
 
-def read_inputs(specs: Sequence[str], datatypes: Mapping[str, str]) -> dict[str, np.ndarray]:
-    """The model's inputs from `specs` (`NAME=FILE` or `FILE`); `datatypes`: its inputs' names and datatypes."""
+def read_inputs(
+    specs: Sequence[str], datatypes: Mapping[str, str], exclude: Sequence[str] = ()
+) -> dict[str, np.ndarray]:
+    """The model's inputs from `specs` (`NAME=FILE` or `FILE`); `datatypes`: its inputs' names and datatypes;
+    `exclude`: columns (or arrays) that are not inputs, such as the labels `validate --labels` reads."""
     if not specs:
         raise InvalidArgument(f"--input: give the model's inputs ({', '.join(datatypes)}) as NAME=FILE or FILE")
     arrays: dict[str, np.ndarray] = {}
@@ -44,7 +47,7 @@ def read_inputs(specs: Sequence[str], datatypes: Mapping[str, str]) -> dict[str,
                 )
             arrays[name] = _one(name, path)
         else:
-            arrays.update(_several(spec, list(datatypes)))
+            arrays.update({k: v for k, v in _several(spec, list(datatypes), exclude).items() if k not in exclude})
     unknown = sorted(set(arrays) - set(datatypes))
     if unknown:
         raise InvalidArgument(f"--input: the model has no input {unknown[0]!r} (its inputs: {', '.join(datatypes)})")
@@ -87,7 +90,25 @@ def _one(name: str, path: str) -> np.ndarray:
     raise InvalidArgument(f"--input {name}={path}: read .npy, .json, .csv or .parquet")
 
 
-def _several(path: str, names: list[str]) -> dict[str, np.ndarray]:
+def read_column(path: str, column: str, flag: str = "--labels") -> np.ndarray:
+    """One column of a table (or one array of an `.npz`), whole."""
+    suffix = _suffix(path)
+    if suffix == ".npz":
+        with np.load(io.BytesIO(_read(path)), allow_pickle=False) as archive:
+            if column not in archive.files:
+                raise InvalidArgument(f"{flag} {column}: {path} has no array {column!r} (it has: "
+                                      f"{', '.join(archive.files)})")  # fmt: skip
+            return np.asarray(archive[column])
+    if suffix not in TABLES:
+        raise InvalidArgument(f"{flag} {column}: labels come from a table (.parquet, .csv) or an .npz, not {path}")
+    table = _table(path)
+    if column not in table.column_names:
+        raise InvalidArgument(f"{flag} {column}: {path} has no column {column!r} (it has: "
+                              f"{', '.join(table.column_names)})")  # fmt: skip
+    return np.asarray(table[column].to_numpy(zero_copy_only=False))
+
+
+def _several(path: str, names: list[str], exclude: Sequence[str] = ()) -> dict[str, np.ndarray]:
     suffix = _suffix(path)
     if suffix == ".npz":
         with np.load(io.BytesIO(_read(path)), allow_pickle=False) as archive:
@@ -105,7 +126,9 @@ def _several(path: str, names: list[str]) -> dict[str, np.ndarray]:
         if named:
             return named
         if len(names) == 1:
-            return {names[0]: _columns_side_by_side(table)}
+            return {
+                names[0]: _columns_side_by_side(table.drop_columns([c for c in exclude if c in table.column_names]))
+            }
         raise InvalidArgument(f"--input {path}: no column is named after an input ({', '.join(names)})")
     raise InvalidArgument(f"--input {path}: read .npz, .json, .csv or .parquet, or give NAME=FILE")
 

@@ -84,6 +84,41 @@ def test_labels_from_few_requests_are_inconclusive_and_from_enough_they_pass(hom
     assert many["verdict"] == "pass"
 
 
+def test_with_labels_a_twin_passes_and_a_worse_model_fails_by_paired_tests(home: Path, tmp_path: Path) -> None:
+    """`--data` with a column of truths: each version's accuracy and AUC, compared by McNemar and DeLong."""
+    x, y = examples.churn_data()  # the rows churn 1 and 2 were fitted on: 400, with their labels
+    np.savez(tmp_path / "labelled.npz", x=x.astype(np.float32), churned=y)
+    (tmp_path / "margin.yaml").write_text("max_accuracy_drop: 0.02\n")  # 400 rows bound a change to ±1.2 points
+    labelled = [
+        "--data",
+        str(tmp_path / "labelled.npz"),
+        "--labels",
+        "churned",
+        "--policy",
+        str(tmp_path / "margin.yaml"),
+    ]
+    twin = validate(home, "churn", "--candidate", "2", "--baseline", "1", *labelled, code=0)
+    checks = {c["name"]: c for c in twin["checks"]}
+    assert checks["predict: accuracy change"]["passed"] is True
+    assert checks["predict: accuracy change"]["extra"]["baseline"] > 0.8  # scored against the truth
+    assert checks["predict_proba: AUC change"]["passed"] is True
+    assert twin["source"].endswith("with labels churned")
+    noisy = np.where(np.random.default_rng(0).random(len(y)) < 0.4, 1 - y, y)  # trained on 40 % wrong labels
+    joblib = pytest.importorskip("joblib")
+    from sklearn.linear_model import LogisticRegression
+
+    joblib.dump(LogisticRegression().fit(x, noisy), tmp_path / "worse.joblib")
+    np.save(tmp_path / "ex.npy", x[:4].astype(np.float32))
+    number = run_cli(home, "models", "register", str(tmp_path / "worse.joblib"), "--name", "churn", "--example",
+                     str(tmp_path / "ex.npy"), "--json").stdout  # fmt: skip
+    version = str(json.loads(number)["version"])
+    worse = validate(home, "churn", "--candidate", version, "--baseline", "1", *labelled, code=10)
+    lost = {c["name"]: c for c in worse["checks"]}["predict: accuracy change"]
+    assert lost["passed"] is False
+    assert lost["extra"]["candidate"] < lost["extra"]["baseline"]
+    assert "McNemar p=" in lost["line"]
+
+
 def test_a_policy_file_decides_the_bounds(home: Path, tmp_path: Path) -> None:
     (tmp_path / "loose.yaml").write_text("atol: 1000\n")
     assert validate(home, "fraud", "--candidate", "3", "--policy", str(tmp_path / "loose.yaml"), code=0)["verdict"]
@@ -97,12 +132,17 @@ def test_a_policy_file_decides_the_bounds(home: Path, tmp_path: Path) -> None:
         (["churn", "--candidate", "2", "--baseline", "1"], 3, "no recorded traffic of churn/1"),
         (["fraud", "--candidate", "3", "--policy", "{bad}"], 2, "max_flip: Extra inputs are not permitted"),
         (["fraud", "--candidate", "3", "--data", "{corrupt}"], 2, "not a readable table"),
+        (["fraud", "--candidate", "3", "--labels", "y"], 2, "--labels y: the labels are a column of a --data file"),
+        (["fraud", "--candidate", "3", "--data", "{npz}", "--labels", "nope"], 2, "has no array 'nope'"),
+        (["fraud", "--candidate", "3", "--data", "{npz}", "--traffic", "1h"], 2, "--traffic and --data are two"),
     ],
 )
 def test_bad_input_is_one_line(home: Path, tmp_path: Path, args: list[str], code: int, text: str) -> None:
     (tmp_path / "bad.yaml").write_text("max_flip: 0.1\n")
     (tmp_path / "corrupt.parquet").write_bytes(b"PAR1 not really")
-    argv = [a.format(bad=tmp_path / "bad.yaml", corrupt=tmp_path / "corrupt.parquet") for a in args]
+    np.savez(tmp_path / "x.npz", x=np.zeros((3, 4), np.float32))
+    argv = [a.format(bad=tmp_path / "bad.yaml", corrupt=tmp_path / "corrupt.parquet", npz=tmp_path / "x.npz")
+            for a in args]  # fmt: skip
     assert_one_line_error(run_cli(home, "validate", *argv, ok=False), code, text)
 
 

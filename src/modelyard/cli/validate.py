@@ -18,9 +18,18 @@ from modelyard.registry import Validation
 
 EXIT_CODES = {"pass": 0, "fail": 10, "inconclusive": 11}
 Since = Annotated[
-    str | None, typer.Option(help="Replay the baseline's traffic recorded since: 90s, 30m, 2h, 7d (default: all).")
+    str | None,
+    typer.Option(
+        "--traffic",
+        "--since",
+        help="Replay the baseline's traffic recorded since: 90s, 30m, 2h, 7d (the default source; default: all of it).",
+    ),
 ]
 Data = Annotated[Path | None, typer.Option(help="Replay these requests instead: .npz or .parquet, a row per request.")]
+Labels = Annotated[
+    str | None,
+    typer.Option(help="--data's column of true labels or targets: accuracy, AUC or RMSE compared by paired tests."),
+]
 PolicyFile = Annotated[Path | None, typer.Option("--policy", help="A YAML file of the checks' bounds to change.")]
 Name = Annotated[str, typer.Argument(help="Model name.")]
 Candidate = Annotated[str, typer.Option(help="The candidate: an alias (whose moves the gate judges) or a version.")]
@@ -28,7 +37,7 @@ Baseline = Annotated[str, typer.Option(help="What it must match (and is promoted
 
 
 def _run(s: CliState, name: str, candidate: str, baseline: str, since: str | None, data: Path | None,
-         policy: Path | None, shadow: bool = False) -> Validation:  # fmt: skip
+         policy: Path | None, shadow: bool = False, labels: str | None = None) -> Validation:  # fmt: skip
     from modelyard.traffic.reader import parse_since
     from modelyard.validation import Policy
     from modelyard.validation.run import judge_shadow, pick, requests_for, run
@@ -38,7 +47,9 @@ def _run(s: CliState, name: str, candidate: str, baseline: str, since: str | Non
     rules = Policy.load(policy) if policy else Policy()
     if shadow:
         return judge_shadow(registry, chosen[0], chosen[1], rules, parse_since(since) if since else None)
-    requests = requests_for(registry, chosen[0], data, parse_since(since) if since else None, since or "")
+    if data is not None and since is not None:
+        raise InvalidArgument("--traffic and --data are two sources of requests; give one")
+    requests = requests_for(registry, chosen[0], data, parse_since(since) if since else None, since or "", labels)
     return run(registry, s.settings.home_dir / "cache", chosen[0], chosen[1], requests, rules)
 
 
@@ -57,6 +68,7 @@ def validate(
     baseline: Baseline = "production",
     since: Since = None,
     data: Data = None,
+    labels: Labels = None,
     policy: PolicyFile = None,
     shadow: Annotated[
         bool, typer.Option("--shadow", help="Judge the pairs a `serve --shadow` logged instead.")
@@ -65,7 +77,7 @@ def validate(
 ) -> None:
     """Compare CANDIDATE with BASELINE on the same requests (recorded traffic, or --data), say pass, fail or
     inconclusive with the checks that decided it, and record it in the registry."""
-    found = _run(state(ctx), name, candidate, baseline, since, data, policy, shadow)
+    found = _run(state(ctx), name, candidate, baseline, since, data, policy, shadow, labels)
     if as_json:
         print_json(found)
     else:
@@ -100,6 +112,7 @@ def promote(
     max_age: Annotated[str, typer.Option(help="A passing validation older than this is run again.")] = "24h",
     since: Since = None,
     data: Data = None,
+    labels: Labels = None,
     policy: PolicyFile = None,
     force: Annotated[bool, typer.Option(help="Move it whatever the verdict (needs --reason; recorded).")] = False,
     reason: Annotated[str, typer.Option("--reason", "-r", help="Why; kept in the alias history.")] = "",
@@ -120,7 +133,7 @@ def promote(
     rules = (Policy.load(policy) if policy else Policy()).model_dump()
     stale = found is None or found.at < fresh_after or found.policy != rules  # judged by other bounds: again
     if stale or (found is not None and found.verdict != "pass" and (data or since)):
-        found = _run(s, name, str(candidate.version), str(baseline.version), since, data, policy)
+        found = _run(s, name, str(candidate.version), str(baseline.version), since, data, policy, labels=labels)
     assert found is not None
     _show(found)
     evidence: dict[str, Any] = {"validation": found.id, "verdict": found.verdict}

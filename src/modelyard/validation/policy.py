@@ -1,6 +1,8 @@
 """What the gate asks of a candidate. The defaults are the documented policy: the flip rate's 95 % upper bound at
 most 1 %, numeric outputs within the measured noise floor (plus `atol` + `rtol`·|baseline|), no new NaN/Inf and no
-new errors, p99 at most 1.5x the baseline's under the same load, and enough requests to say so."""
+new errors, p99 at most 1.5x the baseline's under the same load, and enough requests to say so. With labels, the
+candidate loses at most 0.01 of accuracy and of AUC and its RMSE rises at most 5 %, by the 95 % interval of a paired
+test (validation/labelled.py)."""
 
 from __future__ import annotations
 
@@ -23,6 +25,9 @@ class Policy(BaseModel):
     max_p99_ratio: float = Field(default=1.5, gt=0, description="Candidate p99 / baseline p99, same load.")
     max_new_errors: int = Field(default=0, ge=0, description="Requests the candidate fails and the baseline did not.")
     max_new_nonfinite: int = Field(default=0, ge=0, description="NaN/Inf values the baseline did not produce.")
+    max_accuracy_drop: float = Field(default=0.01, ge=0, le=1, description="With --labels: accuracy lost, at most.")
+    max_auc_drop: float = Field(default=0.01, ge=0, le=1, description="With --labels: AUC lost, at most.")
+    max_rmse_increase: float = Field(default=0.05, ge=0, description="With --labels: relative RMSE rise, at most.")
     min_requests: int = Field(default=30, ge=1, description="Fewer requests than this: inconclusive.")
     auto_promote: bool = Field(default=False, description="The gate promotes a passing candidate by itself.")
     watch_s: float = Field(default=600, ge=0, description="After the gate promotes, how long it watches production.")

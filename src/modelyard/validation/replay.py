@@ -19,7 +19,7 @@ from modelyard.errors import InvalidArgument, ModelyardError
 from modelyard.server.local import LocalPlane
 from modelyard.server.repository.spec import SourceSpec
 from modelyard.signature import Signature
-from modelyard.validation import checks
+from modelyard.validation import checks, labelled
 from modelyard.validation.checks import Check
 from modelyard.validation.policy import Policy
 from modelyard.validation.verdict import Verdict, decide
@@ -28,6 +28,7 @@ Inputs = dict[str, np.ndarray]
 CONCURRENCY = 64
 LATENCY_SAMPLES = 400  # timings of each version at least, over LATENCY_ROUNDS rounds at least
 LATENCY_ROUNDS = 5
+LABELLED = ("accuracy change", "AUC change", "RMSE ratio")
 
 
 @dataclass
@@ -108,7 +109,10 @@ def signature_check(baseline: Signature, candidate: Signature) -> Check:
     return Check("signature compatible", len(problems), 0, 1, not problems, None, detail)
 
 
-def compare(baseline: Answers, candidate: Answers, alone: Answers, policy: Policy) -> list[Check]:
+def compare(
+    baseline: Answers, candidate: Answers, alone: Answers, policy: Policy, truth: np.ndarray | None = None
+) -> list[Check]:
+    """`truth`: a label (or target) per request, from `--labels`; the outputs are then scored against it too."""
     both = [i for i, (b, c) in enumerate(zip(baseline.outputs, candidate.outputs, strict=True)) if b and c]
     found = [checks.enough(len(baseline.outputs), policy), checks.new_errors(baseline.errors, candidate.errors, policy)]
     names = sorted({n for i in both for n in baseline.outputs[i] or {}})
@@ -120,6 +124,8 @@ def compare(baseline: Answers, candidate: Answers, alone: Answers, policy: Polic
         b = np.concatenate([baseline.outputs[i][name] for i in rows])  # type: ignore[index]
         c = np.concatenate([candidate.outputs[i][name] for i in rows])  # type: ignore[index]
         found.append(checks.new_nonfinite(name, b, c, policy))
+        if truth is not None:
+            found += labelled.judge(name, b, c, truth[rows], policy)
         kinds = checks.labels(b), checks.labels(c)
         if kinds[0] is not None and kinds[1] is not None:
             found.append(checks.flip_rate(name, kinds[0], kinds[1], policy))
@@ -129,6 +135,9 @@ def compare(baseline: Answers, candidate: Answers, alone: Answers, policy: Polic
         else:
             found.append(Check(f"{name}: comparable", 0, 1, len(rows), b.shape == c.shape, None,
                                f"shape {list(c.shape)} against {list(b.shape)}"))  # fmt: skip
+    if truth is not None and not any(ch.name.endswith(LABELLED) for ch in found):
+        found.append(Check("labels: scored", 0, 1, len(truth), None, None,
+                           "no output is a label, a probability or one number per request"))  # fmt: skip
     return found
 
 
@@ -144,7 +153,7 @@ def _noise(alone: Answers, batched: Answers, name: str, rows: list[int]) -> np.n
 
 async def _validate(
     baseline: SourceSpec, candidate: SourceSpec, signatures: tuple[Signature, Signature], requests: list[Inputs],
-    policy: Policy,
+    policy: Policy, truth: np.ndarray | None,
 ) -> Verdict:  # fmt: skip
     found = [signature_check(*signatures)]
     if found[0].passed is False:
@@ -154,7 +163,7 @@ async def _validate(
         alone, candidate_alone = await _alternating(plane, name, versions, requests)
         batched_baseline = await _batched(plane, name, baseline.version, requests)
         batched_candidate = await _batched(plane, name, candidate.version, requests)
-    found += compare(batched_baseline, batched_candidate, alone, policy)
+    found += compare(batched_baseline, batched_candidate, alone, policy, truth)
     if requests:
         found.append(checks.latency(alone.seconds, candidate_alone.seconds, policy))
     return decide(found)
@@ -166,6 +175,8 @@ def validate(
     signatures: tuple[Signature, Signature],
     requests: list[Inputs],
     policy: Policy,
+    truth: np.ndarray | None = None,
 ) -> Verdict:
-    """`baseline`, `candidate`: versions of one model (their packages); `requests`: each request's inputs."""
-    return asyncio.run(_validate(baseline, candidate, signatures, requests, policy))
+    """`baseline`, `candidate`: versions of one model (their packages); `requests`: each request's inputs;
+    `truth`: each request's label or target, when known."""
+    return asyncio.run(_validate(baseline, candidate, signatures, requests, policy, truth))

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from modelyard.datafiles import read_inputs
+from modelyard.datafiles import read_column, read_inputs
 from modelyard.errors import InvalidArgument, NotFound
 from modelyard.manifest import read_manifest
 from modelyard.registry import ModelVersion, Registry, Validation
@@ -25,6 +25,7 @@ from modelyard.validation.verdict import Verdict
 class Requests:
     items: list[Inputs]
     source: str  # where they came from, in words
+    truth: np.ndarray | None = None  # a label or target per request (`--labels`)
 
 
 def pick(registry: Registry, name: str, ref: str) -> ModelVersion:
@@ -33,13 +34,31 @@ def pick(registry: Registry, name: str, ref: str) -> ModelVersion:
 
 
 def requests_for(
-    registry: Registry, baseline: ModelVersion, data: Path | None = None, since: float | None = None, label: str = ""
+    registry: Registry,
+    baseline: ModelVersion,
+    data: Path | None = None,
+    since: float | None = None,
+    label: str = "",
+    labels: str | None = None,
 ) -> Requests:
-    """From a file (`--data`: .npz or a table, a request per row), or the baseline's recorded traffic."""
+    """From a file (`--data`: .npz or a table, a request per row, and `labels` its column of truths), or the
+    baseline's recorded traffic."""
+    if labels is not None and data is None:
+        raise InvalidArgument(f"--labels {labels}: the labels are a column of a --data file; give --data FILE too")
     if data is not None:
         inputs = baseline.signature.get("inputs", [])
         datatypes = {str(i["name"]): str(i["datatype"]) for i in inputs}
-        return Requests(split_rows(read_inputs([str(data)], datatypes)), str(data))
+        if labels is not None and labels in datatypes:
+            raise InvalidArgument(f"--labels {labels}: that is an input of {baseline.name}, not its labels")
+        items = split_rows(read_inputs([str(data)], datatypes, exclude=(labels,) if labels else ()))
+        if labels is None:
+            return Requests(items, str(data))
+        truth = read_column(str(data), labels)
+        if len(truth) != len(items):
+            raise InvalidArgument(f"--labels {labels}: {len(truth)} labels for {len(items)} requests")
+        if truth.dtype.kind not in "iubf":
+            raise InvalidArgument(f"--labels {labels}: labels are numbers (classes or targets), not {truth.dtype}")
+        return Requests(items, f"{data} with labels {labels}", truth)
     ref = f"{baseline.name}/{baseline.version}"
     try:
         window = registry.traffic(ref, since=since)
@@ -48,9 +67,11 @@ def requests_for(
     return Requests(window.requests(), f"traffic of {ref}" + (f" since {label}" if label else ""))
 
 
-def digest(requests: list[Inputs]) -> str:
-    """The requests' content: the same requests, in the same order, give the same digest."""
+def digest(requests: list[Inputs], truth: np.ndarray | None = None) -> str:
+    """The requests' content (and their labels): the same requests, in the same order, give the same digest."""
     h = hashlib.sha256()
+    if truth is not None:
+        h.update(b"labels" + np.ascontiguousarray(truth).tobytes())
     for request in requests:
         for name in sorted(request):
             array = request[name]
@@ -76,9 +97,9 @@ def run(
     resolver = SourceResolver(cache_dir, registry)
     sources = resolver.spec_for(baseline), resolver.spec_for(candidate)
     signatures = tuple(read_manifest(Path(s.package_dir)).signature for s in sources)
-    verdict = validate(sources[0], sources[1], (signatures[0], signatures[1]), requests.items, policy)
-    return _record(registry, baseline, candidate, verdict, policy, digest(requests.items), len(requests.items),
-                   requests.source)  # fmt: skip
+    verdict = validate(sources[0], sources[1], (signatures[0], signatures[1]), requests.items, policy, requests.truth)
+    data_sha256 = digest(requests.items, requests.truth)
+    return _record(registry, baseline, candidate, verdict, policy, data_sha256, len(requests.items), requests.source)
 
 
 def judge_shadow(
