@@ -38,3 +38,19 @@ def test_recorded_validations_come_back_newest_first_and_by_pair(registry: Regis
         registry.record_validation(validation(2, "pass", name="nobody"))
     with pytest.raises(NotFound, match="no validation #999"):
         registry.validation(999)
+
+
+def test_a_model_policy_is_kept_with_its_history_per_kind(registry: Registry, mlp_path: Path) -> None:
+    registry.register(mlp_path, name="fraud")
+    assert registry.policy("fraud", "gate") is None
+    first = registry.set_policy("fraud", "gate", {"max_flip_rate": 0.02})
+    second = registry.set_policy("fraud", "gate", {"max_flip_rate": 0.05, "auto_promote": True})
+    registry.set_policy("fraud", "monitor", {"every": "5m"})  # another kind: its own history
+    current = registry.policy("fraud", "gate")
+    assert current is not None
+    assert (current.id, dict(current.fields), current.actor) == (second.id, {"max_flip_rate": 0.05,
+                                                                  "auto_promote": True}, registry.actor)  # fmt: skip
+    assert [p.id for p in registry.policy_history("fraud", "gate")] == [first.id, second.id]
+    assert [dict(p.fields) for p in registry.policy_history("fraud", "monitor")] == [{"every": "5m"}]
+    with pytest.raises(NotFound, match="not registered"):
+        registry.set_policy("nobody", "gate", {})

@@ -124,6 +124,27 @@ def test_a_policy_file_decides_the_bounds(home: Path, tmp_path: Path) -> None:
     assert validate(home, "fraud", "--candidate", "3", "--policy", str(tmp_path / "loose.yaml"), code=0)["verdict"]
 
 
+def test_a_stored_policy_judges_without_a_file_and_a_bad_one_is_refused(home: Path, tmp_path: Path) -> None:
+    (tmp_path / "loose.yaml").write_text("atol: 1000\n")
+    (tmp_path / "bad.yaml").write_text("max_flip: 0.1\n")
+    (tmp_path / "defaults.yaml").write_text("")
+    refused = run_cli(home, "policy", "set", "fraud", str(tmp_path / "bad.yaml"), ok=False)
+    assert_one_line_error(refused, 2, "max_flip: Extra inputs are not permitted")
+    assert json.loads(run_cli(home, "policy", "show", "fraud", "--json").stdout)["stored"] is None  # nothing kept
+    assert_one_line_error(run_cli(home, "policy", "set", "nobody", str(tmp_path / "loose.yaml"), ok=False), 3,
+                          "not registered")  # fmt: skip
+    try:
+        assert "(atol: 1000.0)" in run_cli(home, "policy", "set", "fraud", str(tmp_path / "loose.yaml")).stdout
+        report = validate(home, "fraud", "--candidate", "3", code=0)  # other weights, within the stored atol
+        assert report["policy"]["atol"] == 1000
+        assert "changed" in run_cli(home, "policy", "show", "fraud").stdout
+    finally:
+        run_cli(home, "policy", "set", "fraud", str(tmp_path / "defaults.yaml"))  # the other tests' defaults
+    history = json.loads(run_cli(home, "policy", "show", "fraud", "--history", "--json").stdout)
+    assert [h["fields"] for h in history] == [{"atol": 1000.0}, {}]
+    validate(home, "fraud", "--candidate", "3", code=10)
+
+
 @pytest.mark.parametrize(
     ("args", "code", "text"),
     [

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "validations": ("modelyard.cli.validate", "validations", False),
     "promote": ("modelyard.cli.validate", "promote", False),
     "gate": ("modelyard.cli.validate", "gate", False),
+    "policy": ("modelyard.cli.policy", "app", True),
     "package": ("modelyard.cli.package", "package", False),
     "serve": ("modelyard.cli.serve", "serve", False),
     "infer": ("modelyard.cli.infer", "infer", False),

@@ -30,7 +30,10 @@ Labels = Annotated[
     str | None,
     typer.Option(help="--data's column of true labels or targets: accuracy, AUC or RMSE compared by paired tests."),
 ]
-PolicyFile = Annotated[Path | None, typer.Option("--policy", help="A YAML file of the checks' bounds to change.")]
+PolicyFile = Annotated[
+    Path | None,
+    typer.Option("--policy", help="A YAML file of the bounds to change (default: the model's `policy set`, if any)."),
+]
 Name = Annotated[str, typer.Argument(help="Model name.")]
 Candidate = Annotated[str, typer.Option(help="The candidate: an alias (whose moves the gate judges) or a version.")]
 Baseline = Annotated[str, typer.Option(help="What it must match (and is promoted to): an alias or a version.")]
@@ -39,12 +42,12 @@ Baseline = Annotated[str, typer.Option(help="What it must match (and is promoted
 def _run(s: CliState, name: str, candidate: str, baseline: str, since: str | None, data: Path | None,
          policy: Path | None, shadow: bool = False, labels: str | None = None) -> Validation:  # fmt: skip
     from modelyard.traffic.reader import parse_since
-    from modelyard.validation import Policy
+    from modelyard.validation.policy import policy_for
     from modelyard.validation.run import judge_shadow, pick, requests_for, run
 
     registry = s.registry()
     chosen = pick(registry, name, baseline), pick(registry, name, candidate)
-    rules = Policy.load(policy) if policy else Policy()
+    rules = policy_for(registry, name, policy)
     if shadow:
         return judge_shadow(registry, chosen[0], chosen[1], rules, parse_since(since) if since else None)
     if data is not None and since is not None:
@@ -120,7 +123,7 @@ def promote(
     """Point NAME@TO at NAME@FROM's version, only on a passing validation of exactly these two versions under
     this policy (the newest, if fresh; otherwise one is run now). The alias event cites the validation."""
     from modelyard.traffic.reader import parse_since
-    from modelyard.validation import Policy
+    from modelyard.validation.policy import policy_for
     from modelyard.validation.run import pick
 
     s = state(ctx)
@@ -130,7 +133,7 @@ def promote(
     candidate, baseline = pick(registry, name, from_), pick(registry, name, to)
     found = registry.latest_validation(name, candidate.version, baseline.version)
     fresh_after = datetime.fromtimestamp(parse_since(max_age), UTC) if max_age else datetime.min.replace(tzinfo=UTC)
-    rules = (Policy.load(policy) if policy else Policy()).model_dump()
+    rules = policy_for(registry, name, policy).model_dump()
     stale = found is None or found.at < fresh_after or found.policy != rules  # judged by other bounds: again
     if stale or (found is not None and found.verdict != "pass" and (data or since)):
         found = _run(s, name, str(candidate.version), str(baseline.version), since, data, policy, labels=labels)
@@ -162,14 +165,16 @@ def gate(
     verdict, and promote a pass by itself where the policy says auto_promote: true."""
     import time
 
-    from modelyard.validation import Policy
     from modelyard.validation.gate import Gate
+    from modelyard.validation.policy import policy_for
 
     s = state(ctx)
-    rules = Policy.load(policy) if policy else Policy()
-    watcher = Gate.replaying(s.registry(), name, rules, s.settings.home_dir / "cache", candidate, baseline)
+    registry = s.registry()
+    watcher = Gate.replaying(registry, name, policy_for(registry, name, policy), s.settings.home_dir / "cache",
+                             candidate, baseline)  # fmt: skip
     said = ""
     while True:
+        watcher.policy = policy_for(registry, name, policy)  # a `policy set` applies from the next look on
         action, line = watcher.step()
         if line and line != said:
             out.print(f"{datetime.now(UTC):%H:%M:%S} {action}: {line}", markup=False)

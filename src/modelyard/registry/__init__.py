@@ -3,6 +3,7 @@
 from modelyard.registry.artifacts import ArtifactStore
 from modelyard.registry.entities import (
     AliasEvent,
+    ModelPolicy,
     ModelVersion,
     Page,
     RegisteredModel,
@@ -17,6 +18,7 @@ from modelyard.registry.store import RegistryStore
 __all__ = [
     "AliasEvent",
     "ArtifactStore",
+    "ModelPolicy",
     "ModelVersion",
     "Page",
     "RegisteredModel",

@@ -108,6 +108,19 @@ class Validation:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelPolicy:
+    """The bounds a model is judged by, kept with the model: `kind` says who reads them (`gate`: validate,
+    promote and the gate). Each change is a new row; the newest is in force."""
+
+    id: int
+    name: str
+    kind: str
+    fields: Mapping[str, Any]
+    actor: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class VersionFilter:
     """Conditions a version must meet to be listed; all given conditions must hold."""
 

@@ -26,6 +26,7 @@ from modelyard.packaging.input_examples import ExampleSource
 from modelyard.registry.artifacts import ArtifactStore, StoredPackage
 from modelyard.registry.entities import (
     AliasEvent,
+    ModelPolicy,
     ModelVersion,
     NewVersion,
     Page,
@@ -280,6 +281,20 @@ class Registry:
     def latest_validation(self, name: str, candidate: int, baseline: int) -> Validation | None:
         """The newest validation of exactly this candidate against exactly this baseline."""
         return self.store.latest_validation(name, candidate, baseline)
+
+    def set_policy(self, name: str, kind: str, fields: Mapping[str, Any]) -> ModelPolicy:
+        """Put `fields` in force as the model's `kind` policy (`gate`); the one before stays in the history."""
+        from datetime import UTC, datetime
+
+        return self.store.set_policy(ModelPolicy(0, name, kind, dict(fields), self.actor, datetime.now(UTC)))
+
+    def policy(self, name: str, kind: str) -> ModelPolicy | None:
+        """The model's `kind` policy in force, or None when it has none."""
+        history = self.store.policy_history(name, kind)
+        return history[-1] if history else None
+
+    def policy_history(self, name: str, kind: str) -> list[ModelPolicy]:
+        return self.store.policy_history(name, kind)
 
     def set_perf_card(self, ref: str | ModelRef, card: Mapping[str, Any]) -> ModelVersion:
         version = self.get(ref)

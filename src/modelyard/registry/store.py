@@ -10,6 +10,7 @@ from typing import Any
 
 from modelyard.registry.entities import (
     AliasEvent,
+    ModelPolicy,
     ModelVersion,
     NewVersion,
     Page,
@@ -121,3 +122,11 @@ class RegistryStore(ABC):
 
     @abstractmethod
     def latest_validation(self, name: str, candidate: int, baseline: int) -> Validation | None: ...
+
+    @abstractmethod
+    def set_policy(self, policy: ModelPolicy) -> ModelPolicy:
+        """Store a new policy in force for (name, kind); the id and time given are replaced by the store's."""
+
+    @abstractmethod
+    def policy_history(self, name: str, kind: str) -> list[ModelPolicy]:
+        """Oldest first; the last is in force. Empty: the model has none of that kind."""

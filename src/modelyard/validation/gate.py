@@ -102,10 +102,17 @@ class Gate:
 
         def judge(candidate: int, baseline: int) -> Validation:
             base = registry.get(f"{name}/{baseline}")
-            return run(registry, cache_dir, base, registry.get(f"{name}/{candidate}"), requests_for(registry, base),
-                       policy)  # fmt: skip
+            return run(
+                registry,
+                cache_dir,
+                base,
+                registry.get(f"{name}/{candidate}"),
+                requests_for(registry, base),
+                gate.policy,
+            )  # fmt: skip (the policy in force at the time: `modelyard gate` refreshes it)
 
-        return cls(registry, name, policy, judge, candidate_alias, baseline_alias)
+        gate = cls(registry, name, policy, judge, candidate_alias, baseline_alias)
+        return gate
 
     def look(self) -> Seen:
         candidate, baseline = self._version(self.candidate_alias), self._version(self.baseline_alias)

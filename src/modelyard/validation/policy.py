@@ -7,11 +7,17 @@ test (validation/labelled.py)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelyard.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from modelyard.registry import Registry
+
+KIND = "gate"  # the registry's name for these policies (a model's monitor policy is another kind)
 
 
 class Policy(BaseModel):
@@ -41,11 +47,30 @@ class Policy(BaseModel):
             fields = yaml.safe_load(path.read_text()) or {}
         except (OSError, yaml.YAMLError) as exc:
             raise InvalidArgument(f"--policy {path}: cannot read it: {exc}") from None
+        return cls.parse(fields, f"--policy {path}")
+
+    @classmethod
+    def parse(cls, fields: object, where: str) -> Policy:
         if not isinstance(fields, dict):
-            raise InvalidArgument(f"--policy {path}: expected a mapping of checks to bounds")
+            raise InvalidArgument(f"{where}: expected a mapping of checks to bounds")
         try:
             return cls(**fields)
         except ValidationError as exc:
             first = exc.errors()[0]
-            where = ".".join(map(str, first["loc"]))
-            raise InvalidArgument(f"--policy {path}: {where}: {first['msg']}") from None
+            at = ".".join(map(str, first["loc"]))
+            raise InvalidArgument(f"{where}: {at}: {first['msg']}") from None
+
+    def changed(self) -> dict[str, object]:
+        """The fields that differ from the documented defaults: what a stored policy keeps."""
+        return self.model_dump(exclude_defaults=True)
+
+
+def policy_for(registry: Registry, name: str, path: Path | None = None) -> Policy:
+    """The bounds a validation of `name` uses: the file given (`--policy`), else the model's stored policy
+    (`modelyard policy set`), else the defaults."""
+    if path is not None:
+        return Policy.load(path)
+    stored = registry.policy(name, KIND)
+    if stored is None:
+        return Policy()
+    return Policy.parse(dict(stored.fields), f"{name}'s stored policy (#{stored.id})")

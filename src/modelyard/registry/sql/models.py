@@ -152,3 +152,17 @@ class ValidationRow(Base):
     verdict: Mapped[str] = mapped_column(String(16))
     actor: Mapped[str] = mapped_column(String(256))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PolicyRow(Base):
+    """Append-only: the newest row per (name, kind) is in force, the older ones say what it was and who changed it."""
+
+    __tablename__ = "model_policies"
+    __table_args__ = (Index("ix_model_policies_name_kind", "name", "kind", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(32))
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON)
+    actor: Mapped[str] = mapped_column(String(256))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -31,6 +31,7 @@ from modelyard.registry.sql.models import (
     VersionTagRow,
     utcnow,
 )
+from modelyard.registry.sql.policy_ops import PolicyOps
 from modelyard.registry.sql.server_ops import ServerOps
 from modelyard.registry.sql.validation_ops import ValidationOps
 from modelyard.registry.store import RegistryStore
@@ -57,9 +58,9 @@ def _page_size(size: int) -> int:
     return size
 
 
-class SqlAlchemyStore(AliasOps, ServerOps, ValidationOps, RegistryStore):
+class SqlAlchemyStore(AliasOps, ServerOps, ValidationOps, PolicyOps, RegistryStore):
     """Registered models and their versions; aliases come from AliasOps, discovery from ServerOps, validations
-    from ValidationOps, sessions from SessionStore."""
+    from ValidationOps, model policies from PolicyOps, sessions from SessionStore."""
 
     def _insert_model_if_missing(self, session: Session, name: str, description: str = "") -> None:
         """A model's first version lends it its description (`models update` changes it later)."""

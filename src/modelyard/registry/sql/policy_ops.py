@@ -1,0 +1,31 @@
+"""Model policies: a new row per change, the newest in force."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from modelyard.registry.entities import ModelPolicy
+from modelyard.registry.sql.convert import aware
+from modelyard.registry.sql.models import PolicyRow
+from modelyard.registry.sql.session import SessionStore
+
+
+def _entity(row: PolicyRow) -> ModelPolicy:
+    return ModelPolicy(id=row.id, name=row.name, kind=row.kind, fields=dict(row.fields), actor=row.actor,
+                       at=aware(row.at))  # fmt: skip
+
+
+class PolicyOps(SessionStore):
+    def set_policy(self, policy: ModelPolicy) -> ModelPolicy:
+        with self._session(write=True) as s:
+            self._model_row(s, policy.name)  # NotFound for a model nobody registered
+            row = PolicyRow(name=policy.name, kind=policy.kind, fields=dict(policy.fields), actor=policy.actor)
+            s.add(row)
+            s.flush()
+            return _entity(row)
+
+    def policy_history(self, name: str, kind: str) -> list[ModelPolicy]:
+        with self._session() as s:
+            self._model_row(s, name)
+            query = select(PolicyRow).where(PolicyRow.name == name, PolicyRow.kind == kind).order_by(PolicyRow.id)
+            return [_entity(r) for r in s.scalars(query)]
