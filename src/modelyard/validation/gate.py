@@ -1,8 +1,9 @@
 """The gate that runs by itself: when `staging` points at a version production has not been compared with, it
 validates that version on production's recorded traffic, records the verdict, and, where the policy says
 `auto_promote: true`, promotes a pass. For `watch_s` after its own promotion it compares what production answered
-since (the traffic log's outcomes and latencies) with what the previous version answered before, and rolls back by
-itself, with the figures, when the error rate or p99 regressed; a candidate rolled back is not promoted again.
+since with what the previous version answered before, read from the live servers' `/metrics` (watch.py), or from
+the traffic log where no server is found, and rolls back by itself, with the figures, when the error rate or p99
+regressed; a candidate rolled back is not promoted again.
 Pure: `decide_step` and `regressed` see the state and say what to do; `Gate` does it, a step at a time, the clock
 passed in.
 """
@@ -13,13 +14,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from modelyard.errors import NotFound
 from modelyard.registry import Registry, Validation
 from modelyard.validation.policy import Policy
+from modelyard.validation.watch import Counts, Served, as_evidence, from_evidence
 
 Step = Literal["idle", "validate", "promote", "wait", "rollback", "watch"]
 GATE_ACTOR = "modelyard-gate"
@@ -52,19 +54,6 @@ def decide_step(seen: Seen, policy: Policy) -> Step:
     return "wait"
 
 
-@dataclass(frozen=True)
-class Served:
-    """What one version answered over a window: requests, failures, p99 latency (µs)."""
-
-    requests: int
-    errors: int
-    p99_us: float
-
-    @property
-    def error_rate(self) -> float:
-        return self.errors / self.requests if self.requests else 0.0
-
-
 def regressed(before: Served, after: Served, policy: Policy) -> str | None:
     """Why the promoted version must go (its error rate or p99 worse than the previous version's beyond the
     policy), or None: fine, or too few requests yet to say."""
@@ -86,6 +75,7 @@ class Gate:
     candidate_alias: str = "staging"
     baseline_alias: str = "production"
     clock: Callable[[], float] = time.time
+    metrics: Callable[[], dict[str, Counts]] | None = None  # the live servers' counts per version (watch.py)
 
     @classmethod
     def replaying(
@@ -111,7 +101,12 @@ class Gate:
                 gate.policy,
             )  # fmt: skip (the policy in force at the time: `modelyard gate` refreshes it)
 
-        gate = cls(registry, name, policy, judge, candidate_alias, baseline_alias)
+        def metrics() -> dict[str, Counts]:
+            from modelyard.validation.watch import scrape
+
+            return scrape([s.http_url for s in registry.servers(name) if s.http_url], name)[0]
+
+        gate = cls(registry, name, policy, judge, candidate_alias, baseline_alias, metrics=metrics)
         return gate
 
     def look(self) -> Seen:
@@ -154,11 +149,18 @@ class Gate:
             return None
         if moved.to_version is None or moved.from_version is None:
             return None
-        after = self.served(moved.to_version, since=at)
-        before = self.served(moved.from_version, since=at - max(self.policy.watch_s, now - at), until=at)
+        kept = from_evidence(moved.evidence.get("before") or {})
+        counts = self.metrics() if kept is not None and self.metrics is not None else {}
+        if kept is not None and str(moved.to_version) in counts:
+            before, after, source = kept, counts[str(moved.to_version)].served(), "the servers' /metrics"
+        else:  # no servers to read, or they have not loaded it yet: what the traffic log holds
+            after = self.served(moved.to_version, since=at)
+            before = self.served(moved.from_version, since=at - max(self.policy.watch_s, now - at), until=at)
+            source = "the traffic log"
         reason = regressed(before, after, self.policy)
         if reason is None:
             return "watch", f"{self.name}/{moved.to_version}: {after.requests} requests since the promotion, fine"
+        reason = f"{reason} ({source})"
         self.registry.rollback(self.name, self.baseline_alias, f"{ROLLED_BACK}: {reason}")
         return "rollback", f"{self.name}@{self.baseline_alias} back to {moved.from_version}: {reason}"
 
@@ -182,7 +184,10 @@ class Gate:
         if action == "promote":
             assert seen.last is not None
             assert seen.candidate is not None
-            evidence = {"validation": seen.last.id, "verdict": "pass", "by": GATE_ACTOR}
+            evidence: dict[str, Any] = {"validation": seen.last.id, "verdict": "pass", "by": GATE_ACTOR}
+            counts = self.metrics() if self.metrics is not None else {}
+            if str(seen.baseline) in counts:  # production's figures now: its counters go when it is unloaded
+                evidence["before"] = as_evidence(counts[str(seen.baseline)].served())
             self.registry.set_alias(self.name, self.baseline_alias, seen.candidate,
                                     f"the gate: validation #{seen.last.id} passed", evidence)  # fmt: skip
             return "promote", f"{self.name}@{self.baseline_alias} -> {seen.candidate} on validation #{seen.last.id}"
