@@ -52,6 +52,8 @@ def main() -> None:
         done = time.perf_counter()
     print(f"{len(requests)} recorded requests: read {read - started:.2f} s, verdict {verdict.outcome} after "
           f"{done - started:.2f} s in all ({(done - started) / 30:.2f} of the 30 s target)")  # fmt: skip
+    for check in verdict.checks:  # the same model twice: every ratio here is the machine's noise
+        print(f"  {check.line}")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,19 @@ import pytest
 
 from modelyard.errors import InvalidArgument
 from modelyard.validation import Policy, decide
-from modelyard.validation.checks import flip_rate, labels, latency, new_errors, new_nonfinite, numeric, wilson
+from modelyard.validation.checks import (
+    flip_rate,
+    labels,
+    latency,
+    memory,
+    new_errors,
+    new_nonfinite,
+    numeric,
+    throughput,
+    under_load,
+    wilson,
+)
+from modelyard.validation.replay import _kinder
 
 POLICY = Policy()
 
@@ -61,6 +73,25 @@ def test_new_nan_errors_and_latency() -> None:
     assert new_errors(["", "", "bad"], ["", "Error: x", "bad"], POLICY).value == 1  # the third failed for both
     assert latency([0.001] * 100, [0.0012] * 100, POLICY).passed is True
     assert latency([0.001] * 100, [0.002] * 100, POLICY).passed is False
+
+
+def test_load_throughput_and_memory_checks() -> None:
+    assert under_load([1.1, 0.9, 3.0, 1.0, 1.2], (0.2, 0.2), (1.0, 1.1), 5000, POLICY).value == 1.1  # the median
+    assert under_load([1.6, 1.7, 1.4, 2.0, 1.8], (0.2, 0.3), (1.0, 1.7), 5000, POLICY).passed is False
+    assert throughput(1000, 800, POLICY).passed is True
+    assert throughput(1000, 500, POLICY).passed is False
+    small = memory(3 << 20, 9 << 20, POLICY)  # under the floor: the allocator's noise, not compared
+    assert (small.passed, small.value) == (True, 1.0)
+    assert memory(100 << 20, 150 << 20, POLICY).passed is True
+    assert memory(100 << 20, 250 << 20, POLICY).passed is False
+
+
+def test_a_timing_check_fails_only_when_both_measurements_do() -> None:
+    slow, fine = latency([0.001] * 100, [0.002] * 100, POLICY), latency([0.001] * 100, [0.0011] * 100, POLICY)
+    kept = _kinder(slow, fine)
+    assert (kept.passed, kept.extra["measured"], kept.extra["first"]) == (True, 2, slow.value)
+    assert _kinder(slow, latency([0.001] * 100, [0.003] * 100, POLICY)).value == slow.value
+    assert _kinder(throughput(1000, 500, POLICY), throughput(1000, 900, POLICY)).passed is True
 
 
 def test_the_verdict_fails_on_any_failure_and_is_inconclusive_on_any_doubt() -> None:

@@ -53,6 +53,8 @@ def test_the_same_model_under_another_version_passes_on_recorded_traffic(home: P
     checks = {c["name"]: c for c in report["checks"]}
     assert checks["y: within tolerance"]["value"] == 1.0
     assert checks["p99 latency ratio"]["passed"] is True
+    assert checks["p99 under load ratio"]["passed"] is True
+    assert checks["throughput ratio"]["passed"] is True
     shown = run_cli(home, "validate", "fraud", "--candidate", "2", ok=False)
     assert shown.returncode == 0
     assert "fraud/2 against fraud/1 on 60 requests" in shown.stdout
@@ -63,6 +65,34 @@ def test_other_weights_fail_with_the_check_that_says_why(home: Path) -> None:
     failing = [c for c in report["checks"] if c["passed"] is False]
     assert [c["name"] for c in failing] == ["y: within tolerance"]
     assert "|Δ| p50" in failing[0]["line"]
+
+
+SLOW = """
+import time
+
+import numpy as np
+
+class Slow:
+    # The baseline's signature, 3 ms a batch: slower than the MLP on any load.
+
+    def predict(self, inputs):
+        time.sleep(0.003)
+        return {"y": np.zeros((len(inputs["x"]), 2), np.float32)}
+"""
+
+
+def test_a_slower_candidate_fails_on_time_measured_twice(home: Path, tmp_path: Path) -> None:
+    (tmp_path / "slow.py").write_text(SLOW)
+    np.save(tmp_path / "x.npy", np.ones((1, 4), np.float32))
+    registered = run_cli(home, "models", "register", str(tmp_path / "slow.py"), "--name", "fraud", "--class", "Slow",
+                         "--example", str(tmp_path / "x.npy"), "--json").stdout  # fmt: skip
+    report = validate(home, "fraud", "--candidate", str(json.loads(registered)["version"]), code=10)
+    checks = {c["name"]: c for c in report["checks"]}
+    for name in ("p99 latency ratio", "p99 under load ratio"):
+        assert checks[name]["passed"] is False, checks[name]["line"]
+        assert checks[name]["value"] > 1.5
+        assert checks[name]["extra"]["measured"] == 2  # a failure on time is measured again before it counts
+    assert checks["throughput ratio"]["passed"] is False
 
 
 def test_a_candidate_with_another_input_fails_its_signature_before_any_replay(home: Path) -> None:

@@ -20,13 +20,19 @@ from modelyard.server.repository.spec import SourceSpec
 class LocalPlane:
     """`async with LocalPlane(sources) as plane: await plane.infer("fraud", {"x": array})`."""
 
-    def __init__(self, sources: list[SourceSpec]) -> None:
+    def __init__(self, sources: list[SourceSpec], one_at_a_time: bool = False) -> None:
+        """`one_at_a_time`: load the sources in turn, so that each one's memory is its own (the validation)."""
         self.sources = sources
+        self.one_at_a_time = one_at_a_time
         self.manager = ModelManager()
         self.dataplane = DataPlane(self.manager)
 
     async def __aenter__(self) -> LocalPlane:
-        await asyncio.gather(*(self.manager.load(s.source()) for s in self.sources))
+        if self.one_at_a_time:
+            for source in self.sources:
+                await self.manager.load(source.source())
+        else:
+            await asyncio.gather(*(self.manager.load(s.source()) for s in self.sources))
         return self
 
     async def __aexit__(self, *_: type[BaseException] | BaseException | TracebackType | None) -> None:

@@ -11,6 +11,8 @@ and Triton both document it), so a tolerance taken from that measurement, not gu
 from __future__ import annotations
 
 import math
+import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,6 +122,36 @@ def latency(baseline_s: list[float], candidate_s: list[float], policy: Policy) -
     detail = f"p99 {c99 * 1e3:.3g} ms against {b99 * 1e3:.3g}; p50 {c50 * 1e3:.3g} against {b50 * 1e3:.3g}"
     return Check("p99 latency ratio", ratio, policy.max_p99_ratio, len(baseline_s), ratio <= policy.max_p99_ratio,
                  None, detail)  # fmt: skip
+
+
+def under_load(p99_ratios: Sequence[float], p50_ms: tuple[float, float], p99_ms: tuple[float, float], rate: float,
+               policy: Policy) -> Check:  # fmt: skip
+    """Both versions under the same paced arrivals: the median over rounds of each round's p99 ratio."""
+    ratio = statistics.median(p99_ratios) if p99_ratios else 1.0
+    detail = (f"at {rate:,.0f} requests/s: p99 {p99_ms[1]:.3g} ms against {p99_ms[0]:.3g}, p50 {p50_ms[1]:.3g} "
+              f"against {p50_ms[0]:.3g} (medians of {len(p99_ratios)} rounds)")  # fmt: skip
+    return Check("p99 under load ratio", ratio, policy.max_p99_ratio, len(p99_ratios), ratio <= policy.max_p99_ratio,
+                 (min(p99_ratios), max(p99_ratios)) if p99_ratios else None, detail)  # fmt: skip
+
+
+def throughput(baseline_rps: float, candidate_rps: float, policy: Policy) -> Check:
+    ratio = candidate_rps / baseline_rps if baseline_rps > 0 else 1.0
+    detail = f"{candidate_rps:,.0f} requests/s against {baseline_rps:,.0f} at full concurrency (best pass)"
+    return Check("throughput ratio", ratio, policy.min_throughput_ratio, 1, ratio >= policy.min_throughput_ratio,
+                 None, detail)  # fmt: skip
+
+
+MEMORY_FLOOR = 16 << 20  # a load that grew the process less than this is within the allocator's noise
+
+
+def memory(baseline_bytes: int, candidate_bytes: int, policy: Policy) -> Check:
+    """What loading each version (with its warm-up) grew the process by, loaded one after the other."""
+    mib = f"{candidate_bytes / (1 << 20):.1f} MiB against {baseline_bytes / (1 << 20):.1f}"
+    if max(baseline_bytes, candidate_bytes) < MEMORY_FLOOR:
+        return Check("memory ratio", 1.0, policy.max_memory_ratio, 1, True, None,
+                     f"{mib}: both under {MEMORY_FLOOR >> 20} MiB, not compared")  # fmt: skip
+    ratio = candidate_bytes / max(baseline_bytes, MEMORY_FLOOR)
+    return Check("memory ratio", ratio, policy.max_memory_ratio, 1, ratio <= policy.max_memory_ratio, None, mib)
 
 
 def enough(n: int, policy: Policy) -> Check:

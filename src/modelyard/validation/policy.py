@@ -29,6 +29,8 @@ class Policy(BaseModel):
     noise_factor: float = Field(default=2.0, ge=0, description="Tolerance = this x the baseline's own noise floor.")
     min_within: float = Field(default=0.999, ge=0, le=1, description="Share of numeric values within tolerance.")
     max_p99_ratio: float = Field(default=1.5, gt=0, description="Candidate p99 / baseline p99, same load.")
+    min_throughput_ratio: float = Field(default=0.67, ge=0, description="Candidate / baseline requests/s, at least.")
+    max_memory_ratio: float = Field(default=2.0, gt=0, description="Candidate / baseline memory to load, at most.")
     max_new_errors: int = Field(default=0, ge=0, description="Requests the candidate fails and the baseline did not.")
     max_new_nonfinite: int = Field(default=0, ge=0, description="NaN/Inf values the baseline did not produce.")
     max_accuracy_drop: float = Field(default=0.01, ge=0, le=1, description="With --labels: accuracy lost, at most.")

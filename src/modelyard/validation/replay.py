@@ -4,6 +4,7 @@ Three passes over the requests: each one alone through the baseline and then the
 latencies under the same load, and the baseline's unbatched answers); then all of them concurrently through the
 baseline, and concurrently through the candidate, so that the batcher batches both alike. The baseline alone
 against the baseline batched is the noise floor; the candidate batched against the baseline batched is the change.
+Then both under the same load (load.py: throughput, p99 under paced arrivals), and what each took to load.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -19,7 +20,7 @@ from modelyard.errors import InvalidArgument, ModelyardError
 from modelyard.server.local import LocalPlane
 from modelyard.server.repository.spec import SourceSpec
 from modelyard.signature import Signature
-from modelyard.validation import checks, labelled
+from modelyard.validation import checks, labelled, load
 from modelyard.validation.checks import Check
 from modelyard.validation.policy import Policy
 from modelyard.validation.verdict import Verdict, decide
@@ -158,15 +159,49 @@ async def _validate(
     found = [signature_check(*signatures)]
     if found[0].passed is False:
         return decide(found)
-    async with LocalPlane([baseline, candidate]) as plane:
+    async with LocalPlane([baseline, candidate], one_at_a_time=True) as plane:
         name, versions = baseline.name, (baseline.version, candidate.version)
         alone, candidate_alone = await _alternating(plane, name, versions, requests)
         batched_baseline = await _batched(plane, name, baseline.version, requests)
         batched_candidate = await _batched(plane, name, candidate.version, requests)
-    found += compare(batched_baseline, batched_candidate, alone, policy, truth)
-    if requests:
-        found.append(checks.latency(alone.seconds, candidate_alone.seconds, policy))
+        found += compare(batched_baseline, batched_candidate, alone, policy, truth)
+        if requests:
+            timed = await _timing(plane, name, versions, requests, policy, (alone, candidate_alone))
+            if any(c.passed is False for c in timed):  # one slow spell of the machine is not a verdict: again
+                again = await _timing(plane, name, versions, requests, policy)
+                timed = [_kinder(first, second) for first, second in zip(timed, again, strict=True)]
+            found += timed
+        grown = tuple(plane.manager.get(name, v).load_rss_bytes for v in versions)
+    found.append(checks.memory(grown[0], grown[1], policy))
     return decide(found)
+
+
+async def _timing(
+    plane: LocalPlane, name: str, versions: tuple[str, str], requests: list[Inputs], policy: Policy,
+    alone: tuple[Answers, Answers] | None = None,
+) -> list[Check]:  # fmt: skip
+    """The latency checks (alone, and under the same paced load) and throughput."""
+    if alone is None:
+        alone = await _alternating(plane, name, versions, requests)
+    measured = await load.measure(plane, name, versions, requests)
+    return [
+        checks.latency(alone[0].seconds, alone[1].seconds, policy),
+        checks.under_load(measured.p99_ratios, measured.p50_ms, measured.p99_ms, measured.rate, policy),
+        checks.throughput(*measured.throughput, policy),
+    ]
+
+
+def _kinder(first: Check, second: Check) -> Check:
+    """Of two measurements of one timing check, the one that favours the candidate, marked as measured twice: a
+    version fails on time only when it is slow both times (on this two-core VM an identical candidate's p99 ratio
+    read 1.51 once in a few runs with other work on the machine)."""
+    better = second if (second.passed and not first.passed) or _closer(second, first) else first
+    return replace(better, extra={**better.extra, "measured": 2, "first": first.value, "second": second.value})
+
+
+def _closer(a: Check, b: Check) -> bool:
+    """Is `a` on the candidate's side of `b`? Ratios bounded above (latency) favour lower, below (throughput) higher."""
+    return a.value > b.value if a.name == "throughput ratio" else a.value < b.value
 
 
 def validate(
