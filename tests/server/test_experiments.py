@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import httpx
 import numpy as np
+import pyarrow.compute as pc
 import pytest
 
 from modelyard import examples
+from modelyard.registry import Registry
 from modelyard.server.experiments import CanaryGuard
+from modelyard.settings import Settings
 from modelyard.testing import assert_one_line_error, run_cli, start_server, stop_server
 
 BODY = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 4], "data": [1, 2, 3, 4]}]}
@@ -113,6 +117,27 @@ def test_a_shadow_logs_pairs_and_validate_judges_them(home: Path) -> None:
     failed = run_cli(home, "validate", "fraud", "--candidate", "2", "--shadow", ok=False)
     assert failed.returncode == 10
     assert "FAIL: y: within tolerance" in failed.stdout
+
+
+def test_a_shadowed_request_sampled_by_the_log_too_is_recorded_once(home: Path) -> None:
+    started = time.time()
+    server = start_server(["fraud@production", "--shadow", "fraud/3", "--log-sample", "1", "--grpc-port", "0"],
+                          home)  # fmt: skip
+    try:
+        for _ in range(40):
+            call(server.url)
+    finally:
+        stop_server(server)
+    with Registry.from_settings(Settings(home=home)) as registry:
+        table = registry.traffic("fraud", since=started).table
+    production = table.filter(pc.equal(table["version"], "1")).column("request_id").to_pylist()
+    assert len(production) == len(set(production)) == 40  # once per request, not once more for the shadow
+    shadowed = table.filter(pc.equal(table["alias"], "shadow")).column("request_id").to_pylist()
+    assert sorted(shadowed) == sorted(production)  # every pair keyed by the same id
+    since = f"{int(time.time() - started) + 1}s"
+    window = json.loads(run_cli(home, "validate", "fraud", "--candidate", "3", "--shadow", "--traffic", since,
+                                "--json").stdout)  # fmt: skip
+    assert (window["verdict"], window["requests"]) == ("pass", 40)
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from modelyard.errors import InvalidArgument, NotFound
 from modelyard.protocol.types import InferInput, InferOutput, InferRequest, InferResponse
 from modelyard.traffic import Sampler, TrafficLog, list_files, read_window
 from modelyard.traffic.log import Rotation
-from modelyard.traffic.reader import parse_since
+from modelyard.traffic.reader import count_rows, parse_since
 from modelyard.traffic.sampling import bucket
 
 
@@ -94,6 +94,8 @@ def test_files_rotate_by_size_and_age_tick_by_tick(tmp_path: Path) -> None:
     log.close()
     assert len(list_files(str(tmp_path), "fraud")) == 2
     assert read_window(str(tmp_path), "fraud").rows == 3
+    assert count_rows(str(tmp_path), "fraud") == count_rows(str(tmp_path), "fraud", "1") == 3  # from the footers
+    assert count_rows(str(tmp_path), "fraud", "2") == 0
 
 
 def test_another_set_of_tensors_starts_a_file_of_its_own(tmp_path: Path) -> None:

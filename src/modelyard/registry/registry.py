@@ -192,6 +192,12 @@ class Registry:
         version = str(ref.version) if ref.version is not None else None
         return read_window(self.traffic_url, ref.name, version, ref.alias, since, until)
 
+    def traffic_rows(self, name: str, version: int) -> int:
+        """How many requests of `name/version` the traffic log holds (0 when none), without reading them."""
+        from modelyard.traffic.reader import count_rows
+
+        return count_rows(self.traffic_url, name, str(version)) if self.traffic_url is not None else 0
+
     def model(self, name: str) -> RegisteredModel:
         return self.store.get_registered_model(name)
 

@@ -4,6 +4,7 @@ types and map errors."""
 from __future__ import annotations
 
 import time
+import uuid
 from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import CollectorRegistry
@@ -102,6 +103,8 @@ class DataPlane:
         traffic = self.traffic if self.traffic is not None and self.traffic.sampled(request) else None
         if experiment is None and traffic is None:
             return await model.infer(request)  # the common path: nothing to count or record
+        if experiment is not None and experiment.mode == "shadow" and request.id is None:
+            request.id = uuid.uuid4().hex  # a shadow pairs the two answers by it, however each was recorded
         start = time.perf_counter_ns()
         try:
             response = await model.infer(request)
@@ -115,7 +118,7 @@ class DataPlane:
             traffic.record(name, model.version, request, response, time.perf_counter_ns() - start)
         if experiments is not None and experiment is not None:
             experiments.answered(experiment, model, failed=False)
-            experiments.shadow(experiment, name, request, response)
+            experiments.shadow(experiment, name, request, response, recorded=traffic is not None)
         return response
 
     def model_config(self, name: str, version: str | None = None) -> dict[str, Any]:

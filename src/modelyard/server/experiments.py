@@ -107,23 +107,29 @@ class Experiments:
             log.warning("canary %s/%s withdrawn: error rate %.3f against production's %.3f", experiment.name,
                         experiment.candidate, guard.rate("candidate"), guard.rate("baseline"))  # fmt: skip
 
-    def shadow(self, experiment: Experiment, called: str, request: InferRequest, response: InferResponse) -> None:
-        """After production answered: the candidate too, later, if the share and the pending bound allow."""
+    def shadow(
+        self, experiment: Experiment, called: str, request: InferRequest, response: InferResponse, recorded: bool
+    ) -> None:
+        """After production answered: the candidate too, later, if the share and the pending bound allow.
+        `recorded`: the traffic log's sampling already kept production's answer (not written twice)."""
         if experiment.mode != "shadow" or self.traffic is None or not experiment.sampler.keep(request.parameters):
             return
         if experiment.pending >= experiment.max_pending:
             experiment.dropped += 1
             return
         experiment.pending += 1
-        task = asyncio.get_running_loop().create_task(self._shadow(experiment, called, request, response))
+        task = asyncio.get_running_loop().create_task(self._shadow(experiment, called, request, response, recorded))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _shadow(self, experiment: Experiment, called: str, request: InferRequest, answer: InferResponse) -> None:
+    async def _shadow(
+        self, experiment: Experiment, called: str, request: InferRequest, answer: InferResponse, recorded: bool
+    ) -> None:
         assert self.traffic is not None
         try:
             request.id = request.id or uuid.uuid4().hex  # the pair's key in the log
-            self.traffic.record(called, answer.model_version, request, answer, 0)
+            if not recorded:
+                self.traffic.record(called, answer.model_version, request, answer, 0)
             start = time.perf_counter_ns()
             try:
                 shadowed = await self.manager.get(experiment.name, experiment.candidate).infer(request)

@@ -114,12 +114,7 @@ class Gate:
         last = None
         if candidate is not None and baseline is not None:
             last = self.registry.latest_validation(self.name, candidate, baseline)
-        requests = 0
-        if baseline is not None:
-            try:
-                requests = self.registry.traffic(f"{self.name}/{baseline}").rows
-            except NotFound:
-                requests = 0
+        requests = self.registry.traffic_rows(self.name, baseline) if baseline is not None else 0
         history = self.registry.history(self.name, self.baseline_alias)
         rolled = any(e.kind == "rollback" and e.from_version == candidate and e.reason.startswith(ROLLED_BACK)
                      for e in history)  # fmt: skip
