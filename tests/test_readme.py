@@ -58,6 +58,9 @@ def test_python_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
     with Registry.from_settings() as registry:  # the gate's walk-through: refused the other weights, promoted 3
         assert registry.get("gated@production").version == 3
+        stored = registry.reference("watched/1")  # the drift walk-through's reference
+        assert stored is not None
+        assert stored.rows == 10_000
         verdicts = [v.verdict for v in registry.validations("gated")]
         assert verdicts == ["pass", "fail"]
         assert registry.history("gated", "production")[-1].evidence["by"] == "modelyard-gate"

@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "promote": ("modelyard.cli.validate", "promote", False),
     "gate": ("modelyard.cli.validate", "gate", False),
     "policy": ("modelyard.cli.policy", "app", True),
+    "reference": ("modelyard.cli.drift", "app", True),
+    "drift": ("modelyard.cli.drift", "drift", False),
     "package": ("modelyard.cli.package", "package", False),
     "serve": ("modelyard.cli.serve", "serve", False),
     "infer": ("modelyard.cli.infer", "infer", False),

@@ -66,11 +66,14 @@ def register(
     example: Annotated[Path | None, typer.Option(help="Input example (.npy/.npz) for sklearn/torch/python.")] = None,
     python_class: Annotated[str | None, typer.Option("--class", help="module:Class of a python model.")] = None,
     from_: Annotated[Source, typer.Option("--from", help="What the source is.")] = Source.auto,
+    reference: Annotated[
+        list[str] | None, typer.Option(help="Data to profile as its reference for drift (Parquet, CSV, .npz).")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Register a new version. Files are packaged on the way; the model is loaded and checked first."""
     registry = state(ctx).registry()
-    info = {
+    info: dict[str, Any] = {
         "description": description,
         "author": author,
         "metrics": parse_metrics(metric),
@@ -79,6 +82,10 @@ def register(
         "lineage": parse_pairs(lineage, "--lineage"),
     }
     kind = detect_source(source) if from_ is Source.auto else from_
+    if reference:
+        from modelyard.monitoring.run import reference_maker
+
+        info["reference"] = reference_maker(reference)  # profiled before anything is stored
     versions = _register(registry, kind, source, name, example, python_class, info)
     if any(v.format in CODE_EXECUTING_FORMATS for v in versions):
         err.print(PICKLE_WARNING, style="yellow")
@@ -159,15 +166,18 @@ def show(
     ref: Annotated[str, typer.Argument(help="models:/name/3, models:/name@alias or models:/name (latest).")],
     as_json: JsonOpt = False,
 ) -> None:
-    """Show one version with its signature, metrics, lineage, aliases and its latest validation."""
+    """Show one version with its signature, metrics, lineage, aliases, its latest validation and reference."""
     registry = state(ctx).registry()
     version = registry.get(ref)
     validated = next((v for v in registry.validations(version.name, 200) if v.candidate_version == version.version),
                      None)  # fmt: skip
+    reference = registry.reference(f"{version.name}/{version.version}")
     if as_json:
-        print_json({**asdict(version), "latest_validation": validated})
+        summary = {"id": reference.id, "rows": reference.rows, "features": len(reference.profile["features"]),
+                   "source": reference.source, "at": reference.at} if reference else None  # fmt: skip
+        print_json({**asdict(version), "latest_validation": validated, "reference": summary})
     else:
-        out.print(version_detail(version, validated))
+        out.print(version_detail(version, validated, reference))
 
 
 @app.command()

@@ -11,7 +11,14 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:  # the CLI starts without importing the registry's libraries
-    from modelyard.registry.entities import AliasEvent, ModelVersion, RegisteredModel, ServerRecord, Validation
+    from modelyard.registry.entities import (
+        AliasEvent,
+        ModelVersion,
+        ReferenceProfile,
+        RegisteredModel,
+        ServerRecord,
+        Validation,
+    )
 
 _PIPE_WIDTH = 160  # bench and profile tables have 14 columns of figures
 
@@ -54,7 +61,9 @@ def _shape(spec: Mapping[str, Any]) -> str:
     return f"{spec['name']}: {spec['datatype']}{list(spec['shape'])}"
 
 
-def version_detail(v: ModelVersion, validated: Validation | None = None) -> Table:
+def version_detail(
+    v: ModelVersion, validated: Validation | None = None, reference: ReferenceProfile | None = None
+) -> Table:
     table = Table(title=v.uri, show_header=False, title_justify="left")
     table.add_column(style="bold cyan")
     table.add_column()
@@ -76,10 +85,17 @@ def version_detail(v: ModelVersion, validated: Validation | None = None) -> Tabl
         ("status", v.status),
         ("performance", _card(v.perf_card)),
         ("validation", _validated(validated)),
+        ("reference", _reference(reference)),
     ]
     for key, value in rows:
         table.add_row(key, value)
     return table
+
+
+def _reference(r: ReferenceProfile | None) -> str:
+    if r is None:
+        return "- (modelyard reference set, for drift)"
+    return f"#{r.id}: {r.rows:,} rows, {len(r.profile.get('features', {}))} features ({r.source}), {_when(r.at)}"
 
 
 def _validated(v: Validation | None) -> str:

@@ -121,6 +121,24 @@ class ModelPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class ReferenceProfile:
+    """What a version's features looked like on its reference data (`modelyard.drift.profile`), which drift is
+    measured against. Each `reference set` is a new row; the newest is in force."""
+
+    id: int
+    name: str
+    version: int
+    profile: Mapping[str, Any]
+    source: str  # where the data came from, in words
+    actor: str
+    at: datetime
+
+    @property
+    def rows(self) -> int:
+        return int(self.profile.get("rows", 0))
+
+
+@dataclass(frozen=True, slots=True)
 class VersionFilter:
     """Conditions a version must meet to be listed; all given conditions must hold."""
 

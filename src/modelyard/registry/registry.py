@@ -12,7 +12,7 @@ import getpass
 import shutil
 import tempfile
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +30,7 @@ from modelyard.registry.entities import (
     ModelVersion,
     NewVersion,
     Page,
+    ReferenceProfile,
     RegisteredModel,
     ServerRecord,
     Validation,
@@ -93,13 +94,17 @@ class Registry:
         example: ExampleSource | None = None,
         python_class: str | None = None,
         options: Mapping[str, Any] | None = None,
+        reference: Callable[[Mapping[str, Any]], tuple[Mapping[str, Any], str]] | None = None,
     ) -> ModelVersion:
         """Register a model package folder, or a model file packaged on the way (ONNX, sklearn pickle with an
-        example, TorchScript with an example, or Python source with `python_class`)."""
+        example, TorchScript with an example, or Python source with `python_class`). `reference`: given the
+        signature, the version's reference profile and its source (`modelyard.monitoring.run.reference_maker`),
+        made before anything is stored, so that data it cannot profile leaves no version behind."""
         source = Path(source)
         with tempfile.TemporaryDirectory(prefix="modelyard-") as tmp:
             package = self._prepared_package(source, Path(tmp) / "package", name, example, python_class, options)
             manifest = read_manifest(package)
+            profiled = reference(manifest.signature.model_dump(mode="json")) if reference is not None else None
             stored = self.artifacts.put_package(package)
             new = NewVersion(
                 name=manifest.name,
@@ -116,7 +121,10 @@ class Registry:
                 tags={k: str(v) for k, v in (tags or {}).items()},
                 source=dict(lineage or {}),
             )
-            return self._insert(new, stored)
+            version = self._insert(new, stored)
+        if profiled is not None:
+            self.set_reference(f"{version.name}/{version.version}", *profiled)
+        return version
 
     def import_mlflow(self, folder: Path | str, name: str | None = None, **info: Any) -> ModelVersion:
         """Register an MLflow model folder (onnx or sklearn flavor), keeping its signature and run id."""
@@ -301,6 +309,20 @@ class Registry:
 
     def policy_history(self, name: str, kind: str) -> list[ModelPolicy]:
         return self.store.policy_history(name, kind)
+
+    def set_reference(self, ref: str | ModelRef, profile: Mapping[str, Any], source: str = "") -> ReferenceProfile:
+        """Keep `profile` (`modelyard.drift.build`) as the version's reference: drift is measured against it."""
+        from datetime import UTC, datetime
+
+        version = self.get(ref)
+        entity = ReferenceProfile(0, version.name, version.version, dict(profile), source, self.actor,
+                                  datetime.now(UTC))  # fmt: skip
+        return self.store.set_reference(entity)
+
+    def reference(self, ref: str | ModelRef) -> ReferenceProfile | None:
+        """The version's reference profile in force, or None when it has none."""
+        version = self.get(ref)
+        return self.store.latest_reference(version.name, version.version)
 
     def set_perf_card(self, ref: str | ModelRef, card: Mapping[str, Any]) -> ModelVersion:
         version = self.get(ref)

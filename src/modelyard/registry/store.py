@@ -14,6 +14,7 @@ from modelyard.registry.entities import (
     ModelVersion,
     NewVersion,
     Page,
+    ReferenceProfile,
     RegisteredModel,
     ServerRecord,
     Validation,
@@ -126,6 +127,13 @@ class RegistryStore(ABC):
     @abstractmethod
     def set_policy(self, policy: ModelPolicy) -> ModelPolicy:
         """Store a new policy in force for (name, kind); the id and time given are replaced by the store's."""
+
+    @abstractmethod
+    def set_reference(self, reference: ReferenceProfile) -> ReferenceProfile:
+        """Store a version's reference profile; the id and time given are replaced by the store's."""
+
+    @abstractmethod
+    def latest_reference(self, name: str, version: int) -> ReferenceProfile | None: ...
 
     @abstractmethod
     def policy_history(self, name: str, kind: str) -> list[ModelPolicy]:

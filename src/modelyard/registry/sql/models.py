@@ -166,3 +166,18 @@ class PolicyRow(Base):
     fields: Mapped[dict[str, Any]] = mapped_column(JSON)
     actor: Mapped[str] = mapped_column(String(256))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ReferenceRow(Base):
+    """Append-only: the newest row per version is the reference in force."""
+
+    __tablename__ = "reference_profiles"
+    __table_args__ = (Index("ix_reference_profiles_version", "name", "version", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128))
+    version: Mapped[int] = mapped_column(Integer)
+    profile: Mapped[dict[str, Any]] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(256))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,127 @@
+"""`modelyard reference ...` and `modelyard drift`: what each version's features looked like on its reference data,
+and whether production's traffic (or a file) has moved away from it. `drift` exits 0 without drift, 10 with."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from modelyard.cli.render import out, print_json
+from modelyard.cli.state import state
+from modelyard.errors import InvalidArgument
+
+app = typer.Typer(help="Reference profiles: what drift is measured against, stored with each version.",
+                  no_args_is_help=True)  # fmt: skip
+Since = Annotated[str | None, typer.Option(help="Traffic recorded since: 90s, 30m, 2h, 7d (default: all of it).")]
+DRIFT_EXIT = 10
+
+
+@app.command("set")
+def set_reference(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="The version: fraud/3 or fraud@staging.")],
+    data: Annotated[list[str] | None, typer.Argument(help="Parquet, CSV or .npz files (any fsspec URL).")] = None,
+    from_traffic: Annotated[
+        str | None, typer.Option(help="Profile what this answered instead: fraud@production, fraud/2.")
+    ] = None,
+    since: Since = None,
+) -> None:
+    """Profile DATA (or the traffic of --from-traffic) in one streaming pass and keep it as REF's reference."""
+    from modelyard.monitoring.run import reference_from_data, reference_from_traffic
+    from modelyard.traffic.reader import parse_since
+
+    registry = state(ctx).registry()
+    if bool(data) == bool(from_traffic):
+        raise InvalidArgument("reference set: give DATA files or --from-traffic NAME@ALIAS, one of the two")
+    if from_traffic:
+        stored = reference_from_traffic(registry, ref, from_traffic, parse_since(since) if since else None,
+                                        since or "")  # fmt: skip
+    else:
+        stored = reference_from_data(registry, ref, data or [])
+    out.print(f"{stored.name}/{stored.version}: reference #{stored.id}, {stored.rows:,} rows, "
+              f"{len(stored.profile['features'])} features ({stored.source})", markup=False)  # fmt: skip
+
+
+@app.command("show")
+def show_reference(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="The version: fraud/3 or fraud@production.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """REF's reference profile: per feature its kind, rows, missing share, and range or commonest values."""
+    from modelyard.errors import NotFound
+
+    found = state(ctx).registry().reference(ref)
+    if found is None:
+        raise NotFound(f"{ref} has no reference profile: modelyard reference set {ref} DATA")
+    if as_json:
+        print_json(found)
+        return
+    title = f"{found.name}/{found.version}: reference #{found.id} ({found.source})"
+    table = Table("feature", "kind", "rows", "missing", "summary", title=title, title_justify="left")
+    for name, spec in found.profile["features"].items():
+        missing = f"{spec['missing'] / spec['rows']:.1%}" if spec["rows"] else "-"
+        if spec["kind"] == "numeric" and spec["mean"] is not None:
+            summary = f"{spec['min']:.4g} .. {spec['max']:.4g}, mean {spec['mean']:.4g}, sd {spec['std']:.4g}"
+        elif spec["kind"] == "numeric":
+            summary = "no finite value"
+        else:
+            summary = ", ".join(f"{k}: {v}" for k, v in list(spec["categories"].items())[:5])
+        table.add_row(name, spec["kind"], f"{spec['rows']:,}", missing, summary)
+    out.print(table)
+
+
+def drift(
+    ctx: typer.Context,
+    ref: Annotated[
+        str | None, typer.Argument(help="fraud@production (a window per version it pointed at) or fraud/3.")
+    ] = None,
+    since: Since = None,
+    data: Annotated[list[str] | None, typer.Option(help="Judge this file instead of the traffic (repeatable).")] = None,
+    reference: Annotated[
+        list[str] | None, typer.Option(help="Compare with a profile of this file instead of the stored one.")
+    ] = None,
+    floor: Annotated[float, typer.Option(min=0, help="The smallest PSI that counts as drift.")] = 0.1,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Has REF's data moved from its reference? Per feature: the test, its p-value, the effect (PSI), and drift
+    true, false, or null (not enough data to say, with the smallest effect the window could show). With --data and
+    --reference, no registry is needed. Exit 0 without drift, 10 with."""
+    from modelyard.monitoring.run import drift_report
+    from modelyard.traffic.reader import parse_since
+
+    s = state(ctx)
+    registry = s.registry() if ref is not None else None
+    report = drift_report(registry, ref, parse_since(since) if since else None, data or [], reference or [], floor)
+    if as_json:
+        print_json({"drift": report.drift, "features": report.windows[-1].features if report.windows else [],
+                    "windows": [{**vars(w), "drift": w.drift} for w in report.windows]})  # fmt: skip
+    else:
+        for w in report.windows:
+            _show(w)
+    if report.drift:
+        raise typer.Exit(DRIFT_EXIT)
+
+
+def _show(window: object) -> None:
+    from modelyard.monitoring.run import DriftWindow
+
+    assert isinstance(window, DriftWindow)
+    where = f"version {window.version}" if window.version is not None else "the file"
+    span = f" from {window.since:%Y-%m-%d %H:%M:%S} to {window.until:%H:%M:%S}" if window.since and window.until else ""
+    verdict = {True: "DRIFT", False: "no drift", None: "not enough data"}[window.drift]
+    out.print(f"{where}{span}, {window.rows:,} rows: {verdict}" + (f" ({window.note})" if window.note else ""),
+              markup=False)  # fmt: skip
+    if not window.features:
+        return
+    table = Table("feature", "kind", "PSI", "p", "smallest visible", "drift", "detail")
+    for f in window.features:
+        table.add_row(f.name, f.kind, _num(f.effect), _num(f.p_value), _num(f.mde),
+                      {True: "yes", False: "no", None: "?"}[f.drift], f.detail)  # fmt: skip
+    out.print(table)
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
