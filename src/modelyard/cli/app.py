@@ -33,6 +33,8 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "policy": ("modelyard.cli.policy", "app", True),
     "reference": ("modelyard.cli.drift", "app", True),
     "drift": ("modelyard.cli.drift", "drift", False),
+    "monitor": ("modelyard.cli.drift", "monitor", False),
+    "alerts": ("modelyard.cli.drift", "alerts", False),
     "package": ("modelyard.cli.package", "package", False),
     "serve": ("modelyard.cli.serve", "serve", False),
     "infer": ("modelyard.cli.infer", "infer", False),

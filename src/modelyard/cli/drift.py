@@ -3,6 +3,7 @@ and whether production's traffic (or a file) has moved away from it. `drift` exi
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -125,3 +126,54 @@ def _show(window: object) -> None:
 
 def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.3g}"
+
+
+def monitor(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="What to watch: fraud@production.")],
+    policy: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy",
+            help="A monitor policy (YAML); default: the model's `policy set --kind monitor`, else the defaults.",
+        ),
+    ] = None,
+    once: Annotated[bool, typer.Option(help="Judge one window and exit (for cron).")] = False,
+) -> None:
+    """Every `every_s` (300), judge the last window of REF's traffic against its version's reference; alert (a POST
+    to the policy's webhook, recorded in the registry) when k of the last m windows drifted, once per cooldown."""
+    import time
+    from datetime import UTC, datetime
+
+    from modelyard.monitoring.monitor import Monitor
+    from modelyard.monitoring.policy import monitor_policy
+
+    registry = state(ctx).registry()
+    watcher = Monitor(registry, ref, monitor_policy(registry, ref, policy))
+    while True:
+        action, line = watcher.step()
+        out.print(f"{datetime.now(UTC):%H:%M:%S} {action}: {line}", markup=False)
+        if once:
+            return
+        time.sleep(watcher.policy.every_s)
+        watcher.policy = monitor_policy(registry, ref, policy)  # a `policy set` applies from the next window on
+        watcher.persistence.policy = watcher.policy
+
+
+def alerts(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    limit: Annotated[int, typer.Option(min=1, help="How many, newest first.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The alerts the monitor raised for NAME, newest first: version, drifting features, the webhook's answer."""
+    found = state(ctx).registry().alerts(name, limit)
+    if as_json:
+        print_json(found)
+        return
+    table = Table("#", "when", "version", "features", "delivered", "status")
+    for a in found:
+        names = ", ".join(f["name"] for f in a.payload.get("features", []))
+        table.add_row(str(a.id), f"{a.at:%Y-%m-%d %H:%M:%S}", str(a.version), names, "yes" if a.delivered else "no",
+                      a.status)  # fmt: skip
+    out.print(table)

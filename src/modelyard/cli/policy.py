@@ -11,9 +11,23 @@ from rich.table import Table
 
 from modelyard.cli.render import out, print_json
 from modelyard.cli.state import state
+from modelyard.errors import InvalidArgument
 
 app = typer.Typer(help="The bounds each model's validations use, kept in the registry.", no_args_is_help=True)
 Name = Annotated[str, typer.Argument(help="Model name.")]
+Kind = Annotated[str, typer.Option(help="gate (validate, promote, gate) or monitor (modelyard monitor).")]
+
+
+def _changed(kind: str, file: Path) -> dict[str, object]:
+    if kind == "monitor":
+        from modelyard.monitoring.alerts import MonitorPolicy
+
+        return MonitorPolicy.load(file).model_dump(exclude_defaults=True)
+    if kind == "gate":
+        from modelyard.validation.policy import Policy
+
+        return Policy.load(file).changed()
+    raise InvalidArgument(f"--kind {kind}: gate or monitor")
 
 
 @app.command("set")
@@ -21,13 +35,11 @@ def set_policy(
     ctx: typer.Context,
     name: Name,
     file: Annotated[Path, typer.Argument(help="A YAML file of the bounds to change (as validate --policy takes).")],
+    kind: Kind = "gate",
 ) -> None:
-    """Keep FILE's bounds as NAME's policy: validate, promote and gate use them when no --policy is given. A
-    file that validate would refuse is refused here, and nothing is stored."""
-    from modelyard.validation.policy import KIND, Policy
-
-    rules = Policy.load(file)
-    stored = state(ctx).registry().set_policy(name, KIND, rules.changed())
+    """Keep FILE's bounds as NAME's policy: validate, promote and gate use them (`--kind monitor`: the monitor)
+    when no --policy is given. A file they would refuse is refused here, and nothing is stored."""
+    stored = state(ctx).registry().set_policy(name, kind, _changed(kind, file))
     changed = ", ".join(f"{k}: {v}" for k, v in stored.fields.items()) or "the defaults"
     out.print(f"{name}: policy #{stored.id} in force ({changed})", markup=False)
 

@@ -2,6 +2,7 @@
 
 from modelyard.registry.artifacts import ArtifactStore
 from modelyard.registry.entities import (
+    AlertRecord,
     AliasEvent,
     ModelPolicy,
     ModelVersion,
@@ -17,6 +18,7 @@ from modelyard.registry.registry import Registry
 from modelyard.registry.store import RegistryStore
 
 __all__ = [
+    "AlertRecord",
     "AliasEvent",
     "ArtifactStore",
     "ModelPolicy",

@@ -139,6 +139,21 @@ class ReferenceProfile:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertRecord:
+    """An alert the monitor raised: what it said (`payload`, as POSTed), and whether its webhook took it."""
+
+    id: int
+    name: str
+    version: int | None
+    kind: str  # drift
+    payload: Mapping[str, Any]
+    delivered: bool
+    status: str  # the webhook's answer, or why there was none
+    actor: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class VersionFilter:
     """Conditions a version must meet to be listed; all given conditions must hold."""
 

@@ -25,6 +25,7 @@ from modelyard.packaging.importers import from_mlflow, from_triton_version, trit
 from modelyard.packaging.input_examples import ExampleSource
 from modelyard.registry.artifacts import ArtifactStore, StoredPackage
 from modelyard.registry.entities import (
+    AlertRecord,
     AliasEvent,
     ModelPolicy,
     ModelVersion,
@@ -309,6 +310,17 @@ class Registry:
 
     def policy_history(self, name: str, kind: str) -> list[ModelPolicy]:
         return self.store.policy_history(name, kind)
+
+    def record_alert(self, name: str, version: int | None, kind: str, payload: Mapping[str, Any], delivered: bool,
+                     status: str) -> AlertRecord:  # fmt: skip
+        from datetime import UTC, datetime
+
+        entity = AlertRecord(0, name, version, kind, dict(payload), delivered, status, self.actor, datetime.now(UTC))
+        return self.store.record_alert(entity)
+
+    def alerts(self, name: str, limit: int = 50) -> list[AlertRecord]:
+        """The model's alerts, newest first."""
+        return self.store.list_alerts(name, limit)
 
     def set_reference(self, ref: str | ModelRef, profile: Mapping[str, Any], source: str = "") -> ReferenceProfile:
         """Keep `profile` (`modelyard.drift.build`) as the version's reference: drift is measured against it."""

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from modelyard.registry.entities import (
+    AlertRecord,
     AliasEvent,
     ModelPolicy,
     ModelVersion,
@@ -127,6 +128,13 @@ class RegistryStore(ABC):
     @abstractmethod
     def set_policy(self, policy: ModelPolicy) -> ModelPolicy:
         """Store a new policy in force for (name, kind); the id and time given are replaced by the store's."""
+
+    @abstractmethod
+    def record_alert(self, alert: AlertRecord) -> AlertRecord: ...
+
+    @abstractmethod
+    def list_alerts(self, name: str, limit: int = 50) -> list[AlertRecord]:
+        """Newest first."""
 
     @abstractmethod
     def set_reference(self, reference: ReferenceProfile) -> ReferenceProfile:

@@ -9,10 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from modelyard.errors import InvalidArgument
+from modelyard.policyfile import parse_model, read_yaml
 
 if TYPE_CHECKING:
     from modelyard.registry import Registry
@@ -45,22 +44,11 @@ class Policy(BaseModel):
     @classmethod
     def load(cls, path: Path) -> Policy:
         """A YAML file of the fields to change; an unknown field is refused by name."""
-        try:
-            fields = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise InvalidArgument(f"--policy {path}: cannot read it: {exc}") from None
-        return cls.parse(fields, f"--policy {path}")
+        return cls.parse(read_yaml(path), f"--policy {path}")
 
     @classmethod
     def parse(cls, fields: object, where: str) -> Policy:
-        if not isinstance(fields, dict):
-            raise InvalidArgument(f"{where}: expected a mapping of checks to bounds")
-        try:
-            return cls(**fields)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            at = ".".join(map(str, first["loc"]))
-            raise InvalidArgument(f"{where}: {at}: {first['msg']}") from None
+        return parse_model(cls, fields, where)
 
     def changed(self) -> dict[str, object]:
         """The fields that differ from the documented defaults: what a stored policy keeps."""
