@@ -236,6 +236,10 @@ def serve(
         str | None,
         typer.Option(help="Sample by the hash of this request parameter (one user's requests kept together)."),
     ] = None,
+    drift: Annotated[
+        bool,
+        typer.Option(help="Tally each version's traffic against its reference profile (GET .../drift, /metrics)."),
+    ] = True,
     shadow: Annotated[
         str | None,
         typer.Option(
@@ -270,6 +274,7 @@ def serve(
         spec.control_token = control_token
     spec.allow_trusted_loads = spec.allow_trusted_loads or allow_trusted_loads
     spec.access_log = spec.access_log or access_log
+    spec.drift = drift
     if log_sample > 0:
         spec.traffic = traffic_link(s, log_sample, log_key)
     for mode, option in (("shadow", shadow), ("canary", canary)):

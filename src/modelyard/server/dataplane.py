@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 from prometheus_client import CollectorRegistry
 
 from modelyard import __version__
-from modelyard.errors import ModelyardError, NotFound
+from modelyard.errors import FailedPrecondition, ModelyardError, NotFound
 from modelyard.protocol.types import InferRequest, InferResponse
 from modelyard.server.metrics.prometheus import ServerCollector, WorkerTelemetry, prometheus_text
 from modelyard.server.metrics.stats import triton_stats
+from modelyard.server.models.drift import judged
 from modelyard.server.models.manager import ModelManager
 from modelyard.server.models.served import ServedModel
 from modelyard.server.models.triton_config import PLATFORMS, model_config
@@ -37,6 +38,9 @@ class Control(Protocol):
     def unloaded(self) -> list[tuple[str, str]]: ...
 
 
+MAX_FEATURES = 100  # drift gauges per version: the labels stay bounded however wide the inputs
+
+
 class DataPlane:
     def __init__(
         self,
@@ -54,7 +58,7 @@ class DataPlane:
         self.access = access or ControlAccess()
         self.telemetry = telemetry or WorkerTelemetry(manager.snapshot)
         self.collectors = CollectorRegistry()  # the app's own: tests and several apps never share one
-        self.collectors.register(ServerCollector(self.telemetry.merged))
+        self.collectors.register(ServerCollector(self.telemetry.merged, self._drift_verdicts))
 
     def metrics_text(self) -> bytes:
         return prometheus_text(self.collectors)
@@ -120,6 +124,38 @@ class DataPlane:
             experiments.answered(experiment, model, failed=False)
             experiments.shadow(experiment, name, request, response, recorded=traffic is not None)
         return response
+
+    def model_drift(self, name: str, version: str | None = None) -> dict[str, Any]:
+        """The version's traffic since it was loaded, summed over every worker, against its reference profile."""
+        model = self.model(name, version)
+        if model.drift is None:
+            raise FailedPrecondition(
+                f"{model.name}/{model.version} was loaded without a reference profile: modelyard reference set "
+                f"{model.name}/{model.version} DATA, then serve it from the registry"
+            )
+        tallied = self.telemetry.merged().get(f"{model.name}/{model.version}", {}).get("drift", {})
+        verdicts = judged(model.drift.profile, tallied)
+        rows = max((t["rows"] for t in tallied.get("tallies", {}).values()), default=0)
+        return {
+            "model": model.name,
+            "version": model.version,
+            "since": tallied.get("since"),
+            "rows": rows,
+            "skipped": tallied.get("skipped", 0),
+            "drift": any(f.drift is True for f in verdicts),
+            "features": [vars(f) for f in verdicts],
+        }
+
+    def _drift_verdicts(self) -> list[tuple[str, str, Any]]:
+        """(model, version, verdict) of each loaded version with a reference, at most MAX_FEATURES each."""
+        merged = self.telemetry.merged()
+        found = []
+        for versions in self.manager.models.values():
+            for m in versions.values():
+                tallied = merged.get(f"{m.name}/{m.version}", {}).get("drift") if m.drift is not None else None
+                if m.drift is not None and tallied:
+                    found += [(m.name, m.version, f) for f in judged(m.drift.profile, tallied)[:MAX_FEATURES]]
+        return found
 
     def model_config(self, name: str, version: str | None = None) -> dict[str, Any]:
         model = self.model(name, version)

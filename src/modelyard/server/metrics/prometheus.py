@@ -120,8 +120,11 @@ class WorkerTelemetry:
 class ServerCollector:
     """A prometheus-client collector over merged snapshots; registered on a registry the app owns."""
 
-    def __init__(self, source: Callable[[], dict[str, Any]]) -> None:
+    def __init__(
+        self, source: Callable[[], dict[str, Any]], drift: Callable[[], list[tuple[str, str, Any]]] | None = None
+    ) -> None:
         self.source = source
+        self.drift = drift  # (model, version, a FeatureDrift) of the versions tallied against a reference
 
     def collect(self) -> Iterator[Metric]:
         snapshot = self.source()
@@ -153,6 +156,8 @@ class ServerCollector:
         yield inferences
         yield from gauges.values()
         yield from (family for family, _, _ in histograms)
+        if self.drift is not None:
+            yield from drift_gauges(self.drift())
         traffic = snapshot.get(TRAFFIC, {})
         yield CounterMetricFamily("modelyard_traffic_logged", "Requests written to the traffic log.",
                                   value=traffic.get("logged", 0))  # fmt: skip
@@ -170,3 +175,17 @@ class ServerCollector:
 
 def prometheus_text(registry: CollectorRegistry) -> bytes:
     return generate_latest(registry)
+
+
+def drift_gauges(verdicts: list[tuple[str, str, Any]]) -> Iterator[Metric]:
+    labels = ["model", "version", "feature"]
+    drift = GaugeMetricFamily("modelyard_feature_drift", "1: the feature drifted from the version's reference; "
+                              "0: it did not; NaN: not enough traffic yet to say.", labels=labels)  # fmt: skip
+    psi = GaugeMetricFamily("modelyard_feature_psi", "The feature's population stability index against the "
+                            "reference, over the traffic since the version was loaded.", labels=labels)  # fmt: skip
+    for model, version, f in verdicts:
+        drift.add_metric([model, version, f.name], {True: 1.0, False: 0.0, None: float("nan")}[f.drift])
+        if f.effect is not None:
+            psi.add_metric([model, version, f.name], f.effect)
+    yield drift
+    yield psi

@@ -55,7 +55,7 @@ class Histogram:
         return {"counts": self.counts, "total": self.total}
 
 
-MAX_FIELDS = frozenset({"last_inference_ms", "loaded"})
+MAX_FIELDS = frozenset({"last_inference_ms", "loaded", "since"})
 
 
 def merge_snapshots(snapshots: list[dict[str, Any]]) -> dict[str, Any]:

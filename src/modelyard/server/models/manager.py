@@ -183,6 +183,8 @@ class ModelManager:
                     "loaded": 1,
                     **model.stats.snapshot(),
                 }
+                if model.drift is not None:
+                    snapshot[f"{model.name}/{model.version}"]["drift"] = model.drift.snapshot()
         return snapshot
 
     def ready(self) -> bool:

@@ -20,6 +20,7 @@ from modelyard.runtimes.base import release_memory
 from modelyard.server.batching.batcher import INLINE_BELOW_S, Batcher
 from modelyard.server.batching.policy import BatchPolicy
 from modelyard.server.metrics.stats import ModelStats
+from modelyard.server.models.drift import DriftTally
 from modelyard.server.models.source import ModelSource
 from modelyard.server.models.validation import InputChecker, batch_key
 from modelyard.server.process.memory import trim_heap
@@ -81,6 +82,7 @@ class ServedModel:
         self.compute_estimate_s: float | None = None
         self._output_types = {s.name: s.datatype for s in manifest.signature.outputs}
         self.checker = InputChecker(manifest.signature, manifest.max_batch_size)
+        self.drift = DriftTally(source.reference) if source.reference else None
 
     @property
     def unique_runtimes(self) -> list[Runtime]:
@@ -144,6 +146,8 @@ class ServedModel:
             self.stats.record_request(time.perf_counter_ns() - start, ok=False)
             raise
         self.stats.record_request(time.perf_counter_ns() - start, ok=True)
+        if self.drift is not None:
+            self.drift.offer({i.name: i.data for i in request.inputs}, {o.name: o.data for o in response.outputs})
         return response
 
     async def _infer(self, request: InferRequest, batcher: Batcher) -> InferResponse:

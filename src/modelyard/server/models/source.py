@@ -17,3 +17,4 @@ class ModelSource:
     aliases: tuple[str, ...] = ()
     overrides: dict[str, Any] = field(default_factory=dict)
     background: bool = False  # a shadow candidate: loaded and run on threads of the lowest priority
+    reference: dict[str, Any] | None = None  # the version's reference profile: its traffic is tallied for drift

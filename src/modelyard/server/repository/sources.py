@@ -127,13 +127,16 @@ class SourceResolver:
 
     def spec_for(self, version: ModelVersion) -> SourceSpec:
         """What to serve for a registry version: its package, fetched and checked against its digest."""
-        _, path = self.registry().package_path(version, self.cache_dir / "registry")
+        registry = self.registry()
+        _, path = registry.package_path(version, self.cache_dir / "registry")
+        reference = registry.reference(f"{version.name}/{version.version}")
         return SourceSpec(
             name=version.name,
             version=str(version.version),
             package_dir=str(path),
             aliases=version.aliases,
             followed=True,
+            reference=dict(reference.profile) if reference is not None else None,
         )
 
     def _local(self, path: Path, name: str | None, policy: VersionPolicy | None) -> list[SourceSpec]:

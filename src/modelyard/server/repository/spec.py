@@ -26,13 +26,17 @@ class SourceSpec(BaseModel):
     loaded: bool = True  # False: unloaded through the repository API, kept so that a load brings it back
     followed: bool = False  # chosen by a registry rule: with --follow the follower replaces it as the registry moves
     background: bool = False  # a shadow candidate: its work yields to everything else (server/process/priority.py)
+    reference: dict[str, Any] | None = None  # the registry's reference profile of this version (drift)
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.name, self.version)
 
-    def source(self) -> ModelSource:
-        return ModelSource(self.name, self.version, self.package_dir, self.aliases, self.overrides, self.background)
+    def source(self, drift: bool = True) -> ModelSource:
+        """`drift` False: the reference is not tallied against (`serve --no-drift`)."""
+        reference = self.reference if drift else None
+        return ModelSource(self.name, self.version, self.package_dir, self.aliases, self.overrides, self.background,
+                           reference)  # fmt: skip
 
 
 class FollowRule(BaseModel):
@@ -103,6 +107,7 @@ class ServeSpec(BaseModel):
     access_log: bool = False  # a line per request in the server's log
     traffic: TrafficLink | None = None  # the traffic log, when --log-sample is above 0 (or a shadow logs pairs)
     experiments: list[ExperimentSpec] = Field(default_factory=list)
+    drift: bool = True  # tally each version's traffic against its reference profile, where it has one
 
     @property
     def http_scheme(self) -> str:

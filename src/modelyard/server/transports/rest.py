@@ -184,6 +184,8 @@ class RestApp:
                 return _json(200, self.dataplane.model_config(name, version))
             if action == "stats":
                 return _json(200, self.dataplane.model_stats(name, version))
+            if action == "drift":
+                return _json(200, self.dataplane.model_drift(name, version))
         _allowed(method, scope, MODEL_ROUTES.get(action))
         raise NotFound(f"no route {method} {scope['path']}")
 
@@ -217,7 +219,7 @@ SERVER_ROUTES = {
     "models/stats": "GET",
     "repository/index": "POST",
 }
-MODEL_ROUTES = {"infer": "POST", "": "GET", "ready": "GET", "config": "GET", "stats": "GET"}
+MODEL_ROUTES = {"infer": "POST", "": "GET", "ready": "GET", "config": "GET", "stats": "GET", "drift": "GET"}
 
 
 def _allowed(method: str, scope: Scope, allow: str | None) -> None:
