@@ -38,8 +38,8 @@ def compare(
     lua_extra: str = "",
     served: list[str] | None = None,
     home: Path | None = None,
-) -> dict[tuple[str, int], list[tuple[float, float]]]:
-    """(variant, concurrency) -> [(requests/s, p99 ms) per round]; prints each measurement as it comes.
+) -> dict[tuple[str, int], list[tuple[float, float, float]]]:
+    """(variant, concurrency) -> [(requests/s, p99 ms, CPU µs a request) per round]; prints each as it comes.
     `served`: what `serve` takes instead of the W1 file (`tabular@production` in `home`'s registry)."""
     base, path, header_length = w1(work, body)
     if served is not None:
@@ -47,7 +47,7 @@ def compare(
     lua = work / "load.lua"
     lua.write_text(LUA + lua_extra)
     servers: dict[str, Server] = {}
-    results: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    results: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
     try:
         for name, (extra, tls) in variants.items():
             servers[name] = start_server([*base, *extra], home or work / f"home-{name}", tls=tls)
@@ -56,17 +56,36 @@ def compare(
                 for name, server in servers.items():
                     url = f"{server.url}/v2/models/tabular/infer"
                     wrk(url, lua, path, header_length, conc, 1)  # warm the connections and the model
+                    before = cpu_seconds(server.process.pid)
                     r = wrk(url, lua, path, header_length, conc, duration_s)
+                    cpu_us = (cpu_seconds(server.process.pid) - before) / max(1, r["requests"]) * 1e6
                     rps, p99 = r["requests"] / (r["duration_us"] / 1e6), r["p99_us"] / 1000
-                    results.setdefault((name, conc), []).append((rps, p99))
-                    print(f"round {number} c={conc:<3} {name:<10} {rps:9,.0f} req/s  p99 {p99:.2f} ms", flush=True)
+                    results.setdefault((name, conc), []).append((rps, p99, cpu_us))
+                    print(f"round {number} c={conc:<3} {name:<10} {rps:9,.0f} req/s  p99 {p99:.2f} ms  "
+                          f"{cpu_us:.1f} µs CPU a request", flush=True)  # fmt: skip
     finally:
         for server in servers.values():
             stop_server(server)
     return results
 
 
-def ratios(results: dict[tuple[str, int], list[tuple[float, float]]], baseline: str) -> None:
+def cpu_seconds(pid: int) -> float:
+    """The server's CPU time so far, its worker processes included: what a request costs, whatever else the
+    machine did meanwhile (throughput on this VM moved by a fifth from run to run; CPU a request by much less)."""
+    import psutil
+
+    process = psutil.Process(pid)
+    total = 0.0
+    for p in [process, *process.children(recursive=True)]:
+        try:
+            times = p.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def ratios(results: dict[tuple[str, int], list[tuple[float, float, float]]], baseline: str) -> None:
     """Each variant against `baseline`: throughput and p99, medians over the rounds."""
     names = list(dict.fromkeys(name for name, _ in results))
     concurrencies = sorted({conc for _, conc in results})
@@ -76,6 +95,5 @@ def ratios(results: dict[tuple[str, int], list[tuple[float, float]]], baseline: 
             if name == baseline:
                 continue
             got = [statistics.median(v) for v in zip(*results[(name, conc)], strict=True)]
-            print(
-                f"  c={conc:<3} {name} / {baseline}: throughput {got[0] / base[0]:.3f}x   p99 {got[1] / base[1]:.2f}x"
-            )
+            print(f"  c={conc:<3} {name} / {baseline}: throughput {got[0] / base[0]:.3f}x   p99 {got[1] / base[1]:.2f}x"
+                  f"   CPU a request {got[2] / base[2]:.3f}x")  # fmt: skip

@@ -72,3 +72,16 @@ def test_a_window_filled_in_chunks_or_merged_judges_as_one() -> None:
 def test_benjamini_hochberg_matches_the_textbook_example() -> None:
     p = [0.01, 0.04, 0.03, 0.005]
     assert benjamini_hochberg(p) == pytest.approx([0.02, 0.04, 0.04, 0.02])
+
+
+def test_a_tensor_binned_at_once_counts_as_feature_by_feature() -> None:
+    x = np.random.default_rng(8).normal(size=(20_000, 10))
+    x[::97, 3] = np.nan
+    x[5, 4] = np.inf
+    one_by_one = Window(REFERENCE).add(features({"x": x}))
+    at_once = Window(REFERENCE).add_matrix([f"x[{j}]" for j in range(10)], x)
+    ours, theirs = at_once.snapshot(), one_by_one.snapshot()
+    assert {k: (v["counts"], v["rows"], v["missing"]) for k, v in ours.items()} == {
+        k: (v["counts"], v["rows"], v["missing"]) for k, v in theirs.items()
+    }
+    assert all(ours[k]["total"] == pytest.approx(theirs[k]["total"]) for k in ours)

@@ -55,3 +55,29 @@ def test_a_version_without_a_reference_says_so(tmp_path: Path) -> None:
         stop_server(server)
     assert answer.status_code == 409
     assert "loaded without a reference profile: modelyard reference set f/1 DATA" in answer.json()["error"]
+
+
+def test_input_checks_warn_by_default_and_reject_when_told(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    np.savez(tmp_path / "ref.npz", x=np.random.default_rng(0).normal(size=(20_000, 4)).astype(np.float32))
+    run_cli(home, "models", "register", str(examples.mlp_onnx(tmp_path / "m.onnx", sizes=(4, 8, 2))), "--name",
+            "fraud", "--reference", str(tmp_path / "ref.npz"))  # fmt: skip
+    outlier = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 4], "data": [0, 0, 50, 0]}]}
+    normal = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 4], "data": [0, 0.5, 0, 0]}]}
+    server = start_server(["fraud/1", "--grpc-port", "0"], home)
+    try:
+        assert httpx.post(f"{server.url}/v2/models/fraud/infer", json=outlier, timeout=5).status_code == 200
+        counted = 'modelyard_input_violations_total{feature="x[2]",model="fraud",rule="range",version="1"} 1.0'
+        wait_until(lambda: counted in httpx.get(f"{server.url}/metrics", timeout=5).text, timeout_s=20)  # counted
+    finally:  # off the request path, within a second
+        stop_server(server)
+    server = start_server(["fraud/1", "--input-checks", "reject", "--grpc-port", "0"], home)
+    try:
+        refused = httpx.post(f"{server.url}/v2/models/fraud/infer", json=outlier, timeout=5)
+        accepted = httpx.post(f"{server.url}/v2/models/fraud/infer", json=normal, timeout=5)
+    finally:
+        stop_server(server)
+    assert refused.status_code == 400
+    assert refused.json()["error"].startswith("input x[2]: 50 is outside the reference's range")
+    assert "(rule: range" in refused.json()["error"]
+    assert accepted.status_code == 200

@@ -236,6 +236,13 @@ def serve(
         str | None,
         typer.Option(help="Sample by the hash of this request parameter (one user's requests kept together)."),
     ] = None,
+    input_checks: Annotated[
+        str,
+        typer.Option(
+            help="Inputs outside the version's reference (range, missing, domain): warn counts them, reject answers "
+            "400 naming the feature and the rule, off skips the checks."
+        ),
+    ] = "warn",
     drift: Annotated[
         bool,
         typer.Option(help="Tally each version's traffic against its reference profile (GET .../drift, /metrics)."),
@@ -275,6 +282,9 @@ def serve(
     spec.allow_trusted_loads = spec.allow_trusted_loads or allow_trusted_loads
     spec.access_log = spec.access_log or access_log
     spec.drift = drift
+    if input_checks not in ("off", "warn", "reject"):
+        raise InvalidArgument(f"--input-checks {input_checks}: off, warn or reject")
+    spec.input_checks = input_checks
     if log_sample > 0:
         spec.traffic = traffic_link(s, log_sample, log_key)
     for mode, option in (("shadow", shadow), ("canary", canary)):

@@ -16,16 +16,16 @@ import contextlib
 import logging
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 import fsspec
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from modelyard.protocol.types import InferRequest, InferResponse
-from modelyard.traffic.records import Entry, entry_bytes, to_table
+from modelyard.traffic.records import Columns
 from modelyard.traffic.sampling import Sampler
 
 log = logging.getLogger("modelyard.traffic")
@@ -88,7 +88,7 @@ class TrafficLog:
         self.flush_s = flush_s
         self.logged = 0  # written to files
         self.dropped = 0  # refused: the buffer was full
-        self._queue: deque[Entry] = deque()
+        self._batches: dict[tuple[str, str], Columns] = {}  # (model, version) -> what came since the last flush
         self._queued_bytes = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -113,15 +113,18 @@ class TrafficLog:
         error: Exception | None = None,
     ) -> None:
         """`called`: the name the caller used (`fraud@production`); `response` None when the request failed."""
-        size = entry_bytes(request, response)
-        entry = Entry(called, version, request, response, time.time_ns(), latency_ns, error)
+        key = (called.partition("@")[0], version)
+        outputs = response.outputs if response is not None else None
         with self._lock:
-            if self._queued_bytes + size > self.buffer_bytes:
+            if self._queued_bytes >= self.buffer_bytes:
                 self.dropped += 1
                 return
-            self._queue.append(entry)
-            self._queued_bytes += size
-            if len(self._queue) == 1:
+            batch = self._batches.get(key)
+            if batch is None:
+                batch = self._batches[key] = Columns(version)
+            self._queued_bytes += batch.add(called, request.id, request.inputs, outputs, time.time_ns(), latency_ns,
+                                            error)  # fmt: skip
+            if len(self._batches) == 1 and len(batch) == 1:
                 self._pending.set()  # the writer sleeps while there is nothing to write
 
     # -- the writer thread -----------------------------------------------------------------------------------------
@@ -161,22 +164,16 @@ class TrafficLog:
     def flush(self, now: float) -> None:
         """Write what came since the last flush; close the files that are due."""
         with self._lock:
-            records, self._queue, self._queued_bytes = self._queue, deque(), 0
-        by_day: dict[tuple[str, str, int], list[Entry]] = {}
-        for e in records:  # the day as a number here: formatting it per entry cost a tenth of the writer's time
-            where = (e.called.partition("@")[0], e.version, e.time_ns // NS_PER_DAY)
-            group = by_day.get(where)
-            if group is None:
-                group = by_day[where] = []
-            group.append(e)
-        groups = {(m, v, time.strftime("%Y-%m-%d", time.gmtime(d * 86_400))): g for (m, v, d), g in by_day.items()}
-        for key, group in groups.items():
-            try:
-                self._write(key, to_table(group), now)
-            except Exception:
-                self.dropped += len(group)
-                raise
-            self.logged += len(group)
+            batches, self._batches, self._queued_bytes = self._batches, {}, 0
+        for (model, version), batch in batches.items():
+            table = batch.table()
+            for day, part in _by_day(table):
+                try:
+                    self._write((model, version, day), part, now)
+                except Exception:
+                    self.dropped += part.num_rows
+                    raise
+                self.logged += part.num_rows
         self._close_files(lambda f: self.rotation.due(f.opened_at, f.size, now))
 
     def _write(self, key: tuple[str, str, str], table: pa.Table, now: float) -> None:
@@ -200,3 +197,16 @@ class TrafficLog:
         opened = self._files.pop(key)
         with contextlib.suppress(Exception):
             opened.close()
+
+
+def _by_day(table: pa.Table) -> list[tuple[str, pa.Table]]:
+    """The table's rows by UTC day (partitions are by day): nearly always one."""
+    days = np.asarray(table.column("time").cast(pa.int64()).to_numpy()) // NS_PER_DAY
+    found = np.unique(days)
+
+    def name(day: int) -> str:
+        return time.strftime("%Y-%m-%d", time.gmtime(int(day) * 86_400))
+
+    if len(found) == 1:
+        return [(name(found[0]), table)]
+    return [(name(day), table.filter(pa.array(days == day))) for day in found]

@@ -1,23 +1,25 @@
-"""What the traffic log keeps of one request, and a batch of them as one Arrow table.
+"""What the traffic log keeps of the requests, as columns from the moment they are recorded, and those columns as
+one Arrow table.
 
 A tensor is two columns named after the signature: `input.x` holds its values, flat, and `input.x.shape` its shape
 (each request has its own batch size), so any tensor of any shape fits one schema and comes back as it was sent.
 
-On the request path an entry is a tuple of references (the decoded request, the response, two clocks): 0.7 µs,
-where a record object with its tensors gathered into dicts cost 5 µs. The writer thread turns a batch of entries
-into columns with numpy doing the per-row work: 1-2 µs an entry, where list-of-lists conversion cost 7.
+On the request path a record appends to lists: the request id, the name called, two clocks, and each tensor's array
+with its row number. Only strings, integers and arrays are kept, none of which the garbage collector tracks.
+Entries that held the decoded request and response objects until the writer took them (a quarter of a second)
+were promoted out of the young generation by the thousand, and the collections that followed doubled the server's
+CPU a request at W1 c=64 with every request logged (docs/measurements.md, "The traffic log"). The writer then
+builds each column with numpy in one call, without a loop over the entries.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
-
-from modelyard.protocol.types import InferRequest, InferResponse
 
 INPUT, OUTPUT = "input.", "output."
 SHADOW = "shadow"  # the alias a candidate's shadow answers are logged under (server/experiments.py)
@@ -25,69 +27,83 @@ SHAPE = ".shape"
 OVERHEAD_BYTES = 256  # an entry's strings and bookkeeping, beside its tensors
 
 
-class Entry(NamedTuple):
-    called: str  # the name the caller used: `fraud@production`
-    version: str
-    request: InferRequest
-    response: InferResponse | None  # None: the request failed
-    time_ns: int
-    latency_ns: int
-    error: Exception | None
+class Named(Protocol):
+    """An input or output of the protocol's types: a name and its array."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def data(self) -> np.ndarray: ...
 
 
-def entry_bytes(request: InferRequest, response: InferResponse | None) -> int:
-    size = OVERHEAD_BYTES + sum(_nbytes(i.data) for i in request.inputs)
-    return size + (sum(_nbytes(o.data) for o in response.outputs) if response is not None else 0)
+class Columns:
+    """One (model, version)'s entries since the writer last took them, column by column."""
 
+    def __init__(self, version: str) -> None:
+        self.version = version
+        self.ids: list[str] = []
+        self.called: list[str] = []
+        self.times: list[int] = []
+        self.latencies: list[int] = []
+        self.failures: list[tuple[int, str, str]] = []  # (row, outcome, error)
+        self.tensors: dict[str, tuple[list[int], list[np.ndarray]]] = {}  # column -> (rows, arrays)
 
-def to_table(entries: list[Entry]) -> pa.Table:
-    """One pass over the entries gathers every column; columns alike for all rows (a group shares its model and
-    version, and nearly always its alias and a clean outcome) are repeated, not converted row by row."""
-    count = len(entries)
-    ids, times, called, latencies = [], np.empty(count, np.int64), [], np.empty(count, np.float64)
-    failures: list[tuple[int, Exception]] = []
-    tensors: dict[str, list[np.ndarray | None]] = {}
-    for row, e in enumerate(entries):
-        ids.append(e.request.id or "")
-        times[row] = e.time_ns
-        latencies[row] = e.latency_ns
-        called.append(e.called)
-        if e.error is not None:
-            failures.append((row, e.error))
-        for side, prefix in ((e.request.inputs, INPUT), (e.response.outputs if e.response else (), OUTPUT)):
-            for t in side:
-                rows = tensors.get(prefix + t.name)
-                if rows is None:
-                    rows = tensors[prefix + t.name] = [None] * count
-                rows[row] = t.data
-    outcome, error = ["ok"] * count, [""] * count
-    for row, exc in failures:
-        outcome[row], error[row] = type(exc).__name__, str(exc)
-    names = _same_or_each(called, count)
-    columns: dict[str, Any] = {
-        "request_id": pa.array(ids, pa.string()),
-        "time": pa.array(times, pa.timestamp("ns", tz="UTC")),
-        "model": names(lambda c: c.partition("@")[0]),
-        "version": _same_or_each([e.version for e in entries], count)(str),
-        "alias": names(lambda c: c.partition("@")[2]),
-        "latency_us": pa.array(latencies / 1000),
-        "outcome": pa.array(outcome, pa.string()) if failures else _repeat("ok", count),
-        "error": pa.array(error, pa.string()) if failures else _repeat("", count),
-    }
-    for column in sorted(tensors, key=lambda c: (not c.startswith(INPUT), c)):
-        columns[column] = _values(tensors[column])
-        columns[column + SHAPE] = _shapes(tensors[column])
-    return pa.table(columns)
+    def __len__(self) -> int:
+        return len(self.ids)
 
+    def add(self, called: str, request_id: str | None, inputs: Sequence[Named], outputs: Sequence[Named] | None,
+            time_ns: int, latency_ns: int, error: Exception | None) -> int:  # fmt: skip
+        """Append one entry; its size in bytes, for the buffer's bound."""
+        row = len(self.ids)
+        self.ids.append(request_id or "")
+        self.called.append(called)
+        self.times.append(time_ns)
+        self.latencies.append(latency_ns)
+        if error is not None:
+            self.failures.append((row, type(error).__name__, str(error)))
+        size = OVERHEAD_BYTES
+        for prefix, side in ((INPUT, inputs), (OUTPUT, outputs or ())):
+            for tensor in side:
+                key = prefix + tensor.name
+                found = self.tensors.get(key)
+                if found is None:
+                    found = self.tensors[key] = ([], [])
+                found[0].append(row)
+                found[1].append(tensor.data)
+                size += _nbytes(tensor.data)
+        return size
 
-def _same_or_each(values: list[str], count: int) -> Callable[[Callable[[str], str]], pa.Array]:
-    """A string column derived from `values`: computed once when every row has the same value."""
-    same = count > 0 and values.count(values[0]) == count
-
-    def derive(f: Callable[[str], str]) -> pa.Array:
-        return _repeat(f(values[0]), count) if same else pa.array([f(v) for v in values], pa.string())
-
-    return derive
+    def table(self) -> pa.Table:
+        """The entries as one table; the columns alike for every row (a group shares its model and version, and
+        nearly always its alias and a clean outcome) repeated, not converted row by row."""
+        count = len(self.ids)
+        outcome, error = ["ok"] * count, [""] * count
+        for row, kind, text in self.failures:
+            outcome[row], error[row] = kind, text
+        first = self.called[0] if count else ""
+        same = count > 0 and self.called.count(first) == count
+        model, alias = first.partition("@")[::2]
+        columns: dict[str, Any] = {
+            "request_id": pa.array(self.ids, pa.string()),
+            "time": pa.array(np.array(self.times, np.int64), pa.timestamp("ns", tz="UTC")),
+            "model": _repeat(model, count) if same else pa.array([c.partition("@")[0] for c in self.called]),
+            "version": _repeat(self.version, count),
+            "alias": _repeat(alias, count) if same else pa.array([c.partition("@")[2] for c in self.called]),
+            "latency_us": pa.array(np.array(self.latencies, np.float64) / 1000),
+            "outcome": pa.array(outcome, pa.string()) if self.failures else _repeat("ok", count),
+            "error": pa.array(error, pa.string()) if self.failures else _repeat("", count),
+        }
+        for column in sorted(self.tensors, key=lambda c: (not c.startswith(INPUT), c)):
+            rows, arrays = self.tensors[column]
+            placed: list[np.ndarray | None] = list(arrays)
+            if len(rows) < count:  # some entries lack it (a failed request's outputs): each in its row
+                placed = [None] * count
+                for row, array in zip(rows, arrays, strict=True):
+                    placed[row] = array
+            columns[column] = _values(placed)
+            columns[column + SHAPE] = _shapes(placed)
+        return pa.table(columns)
 
 
 def _repeat(value: str, count: int) -> pa.Array:

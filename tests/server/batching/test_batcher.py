@@ -230,6 +230,22 @@ class FastRuntime:
         pass
 
 
+def test_the_compute_estimate_ignores_a_few_slow_batches_and_follows_a_lasting_slowdown() -> None:
+    from modelyard.server.batching.batcher import compute_estimate, runs_inline
+
+    estimate = compute_estimate(None, 30e-6)
+    for seconds in [30e-6, 5e-3, 30e-6, 4e-3, 5e-3, 30e-6]:  # waits for the interpreter's lock: a few, then fine
+        estimate = compute_estimate(estimate, seconds)
+        assert runs_inline(estimate, instances=1, inline_below_s=200e-6)
+    assert estimate < 60e-6
+    assert compute_estimate(100e-6, 120e-6) == pytest.approx(104e-6)  # within twice the estimate: averaged
+    batches = 0
+    while runs_inline(estimate, instances=1, inline_below_s=200e-6) and batches < 20:  # it became slow: 1 ms a batch
+        estimate = compute_estimate(estimate, 1e-3)
+        batches += 1
+    assert 8 <= batches <= 12  # a fifth more a batch: 30 µs past 200 µs in about eleven
+
+
 def test_inline_rule() -> None:
     from modelyard.server.batching.batcher import runs_inline
 

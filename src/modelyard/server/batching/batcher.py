@@ -71,6 +71,22 @@ INLINE_BELOW_S = 200e-6
 PROBE_EVERY = 16
 
 
+CLIP = 2.0  # a batch counts for at most this many times the estimate
+
+
+def compute_estimate(previous: float | None, seconds: float) -> float:
+    """How long a batch computes, for the inline rule: an average of recent batches (0.8 old, 0.2 new), each
+    counted for at most twice the estimate. The machine can lengthen a batch's time by far more than the model
+    does: a batch whose runtime released the interpreter's lock waits to take it back behind any other thread of
+    the process (the drift tally's, the traffic log's writer) for up to the 5 ms switch interval. Unclipped, those
+    waits moved a 30 µs model off the loop onto its instance thread (W1 at c=64: 8,300 requests/s with the drift
+    tally's thread running, 15,200 without); clipped, a model that really got slower still moves the estimate up
+    by a fifth a batch, from 30 µs past 200 µs in eleven batches."""
+    if previous is None:
+        return seconds
+    return 0.8 * previous + 0.2 * min(seconds, CLIP * previous)
+
+
 def runs_inline(compute_ewma_s: float | None, instances: int, inline_below_s: float) -> bool:
     """Run a batch on the event-loop thread when that is cheaper than handing it to a thread.
 
@@ -206,9 +222,7 @@ class Batcher:
         return outputs
 
     def _observe(self, compute_ns: int) -> None:
-        seconds = compute_ns / 1e9
-        ewma = self.compute_ewma_s
-        self.compute_ewma_s = seconds if ewma is None else 0.8 * ewma + 0.2 * seconds
+        self.compute_ewma_s = compute_estimate(self.compute_ewma_s, compute_ns / 1e9)
 
     def _scheduled_pump(self) -> None:
         self._pump_scheduled = False

@@ -152,8 +152,16 @@ class ServerCollector:
                     running += count
                     buckets.append(("+Inf" if bound == float("inf") else repr(bound), running))
                 family.add_metric(values, buckets, sum_value=model[field]["total"])
+        violations = CounterMetricFamily("modelyard_input_violations", "Inputs outside what the version's reference "
+                                         "saw, by feature and rule (range, missing, domain).",
+                                         labels=[*labels, "feature", "rule"])  # fmt: skip
+        for model in model_entries(snapshot):
+            for feature, rules in sorted(model.get("violations", {}).items()):
+                for rule, count in sorted(rules.items()):
+                    violations.add_metric([model["name"], model["version"], feature, rule], count)
         yield requests
         yield inferences
+        yield violations
         yield from gauges.values()
         yield from (family for family, _, _ in histograms)
         if self.drift is not None:

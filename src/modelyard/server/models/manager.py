@@ -183,8 +183,14 @@ class ModelManager:
                     "loaded": 1,
                     **model.stats.snapshot(),
                 }
+                entry = snapshot[f"{model.name}/{model.version}"]
+                if model.drift is not None and model.drift.window is not None:
+                    entry["drift"] = model.drift.snapshot()
+                violations = model.limits.snapshot() if model.limits is not None else {}
                 if model.drift is not None:
-                    snapshot[f"{model.name}/{model.version}"]["drift"] = model.drift.snapshot()
+                    violations = {**violations, **model.drift.violations()}
+                if violations:
+                    entry["violations"] = violations
         return snapshot
 
     def ready(self) -> bool:

@@ -21,6 +21,7 @@ from modelyard.server.batching.batcher import INLINE_BELOW_S, Batcher
 from modelyard.server.batching.policy import BatchPolicy
 from modelyard.server.metrics.stats import ModelStats
 from modelyard.server.models.drift import DriftTally
+from modelyard.server.models.limits import InputLimits
 from modelyard.server.models.source import ModelSource
 from modelyard.server.models.validation import InputChecker, batch_key
 from modelyard.server.process.memory import trim_heap
@@ -82,7 +83,16 @@ class ServedModel:
         self.compute_estimate_s: float | None = None
         self._output_types = {s.name: s.datatype for s in manifest.signature.outputs}
         self.checker = InputChecker(manifest.signature, manifest.max_batch_size)
-        self.drift = DriftTally(source.reference) if source.reference else None
+        self.limits: InputLimits | None = None  # reject: checked on the request path
+        self.drift: DriftTally | None = None  # drift, and the warn checks' counts, off the request path
+        if source.reference:
+            shapes = {s.name: tuple(s.shape) for s in manifest.signature.inputs}
+            checks = InputLimits(source.reference, shapes, source.input_checks)
+            if source.input_checks == "reject":
+                self.limits = checks
+            counted = checks if source.input_checks == "warn" else None
+            if source.drift or counted is not None:
+                self.drift = DriftTally(source.reference, source.drift, counted)
 
     @property
     def unique_runtimes(self) -> list[Runtime]:
@@ -147,12 +157,14 @@ class ServedModel:
             raise
         self.stats.record_request(time.perf_counter_ns() - start, ok=True)
         if self.drift is not None:
-            self.drift.offer({i.name: i.data for i in request.inputs}, {o.name: o.data for o in response.outputs})
+            self.drift.offer(request.inputs, response.outputs)
         return response
 
     async def _infer(self, request: InferRequest, batcher: Batcher) -> InferResponse:
         wanted = self._requested(request)
         rows = self.checker.check(request.inputs)
+        if self.limits is not None:
+            self.limits.check(request.inputs)
         timeout = request.timeout_us
         outputs = await batcher.submit(
             {i.name: i.data for i in request.inputs},

@@ -47,7 +47,7 @@ def unloaded(spec: ServeSpec, keys: set[tuple[str, str]]) -> ServeSpec:
 
 
 def loaded_sources(spec: ServeSpec) -> list[ModelSource]:
-    return [s.source(spec.drift) for s in spec.models if s.loaded]
+    return [s.source(spec.drift, spec.input_checks) for s in spec.models if s.loaded]
 
 
 def from_registry(link: RegistryLink, reference: str) -> list[SourceSpec]:
@@ -81,7 +81,7 @@ class ModelControl:
             found = [s.model_copy(update={"loaded": True}) for s in found]
             self._change(lambda spec: with_sources(spec, found))
             for source in found:
-                await self.manager.load(source.source(self.spec.drift))
+                await self.manager.load(source.source(self.spec.drift, self.spec.input_checks))
             return [s.version for s in found]
 
     async def unload(self, reference: str) -> list[str]:

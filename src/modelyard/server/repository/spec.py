@@ -32,11 +32,11 @@ class SourceSpec(BaseModel):
     def key(self) -> tuple[str, str]:
         return (self.name, self.version)
 
-    def source(self, drift: bool = True) -> ModelSource:
-        """`drift` False: the reference is not tallied against (`serve --no-drift`)."""
-        reference = self.reference if drift else None
+    def source(self, drift: bool = True, input_checks: str = "warn") -> ModelSource:
+        """`drift` False: the reference is not tallied against (`serve --no-drift`); `input_checks`: what its
+        ranges and domains do to a request that breaks them (`serve --input-checks`)."""
         return ModelSource(self.name, self.version, self.package_dir, self.aliases, self.overrides, self.background,
-                           reference)  # fmt: skip
+                           self.reference, input_checks, drift)  # fmt: skip
 
 
 class FollowRule(BaseModel):
@@ -108,6 +108,7 @@ class ServeSpec(BaseModel):
     traffic: TrafficLink | None = None  # the traffic log, when --log-sample is above 0 (or a shadow logs pairs)
     experiments: list[ExperimentSpec] = Field(default_factory=list)
     drift: bool = True  # tally each version's traffic against its reference profile, where it has one
+    input_checks: str = "warn"  # off | warn | reject, against each version's reference (server/models/limits.py)
 
     @property
     def http_scheme(self) -> str:
