@@ -99,5 +99,21 @@ def test_the_cli_judges_a_window_and_lists_the_alerts(tmp_path: Path) -> None:
     run_cli(home, "policy", "set", "fraud", str(tmp_path / "monitor.yaml"), "--kind", "monitor")
     said = run_cli(home, "monitor", "fraud@production", "--once").stdout
     assert "alert: alert #1: version 1 drifts in x[0] (no webhook)" in said
+    none = run_cli(home, "monitor", "fraud@production", "--once", "--every", "1s").stdout  # a window with no traffic
+    assert "alert" not in none
     listed = json.loads(run_cli(home, "alerts", "fraud", "--json").stdout)
     assert [(a["version"], a["delivered"], a["status"]) for a in listed] == [(1, False, "no webhook")]
+
+
+def test_alert_rules_carry_the_policy_for_alertmanager(tmp_path: Path) -> None:
+    import yaml
+
+    from modelyard.monitoring.rules import alert_rules
+
+    (rule, violations) = yaml.safe_load(alert_rules(MonitorPolicy(k=3, every_s=120), "fraud"))["groups"][0]["rules"]
+    assert rule["expr"] == 'max by (model, version, feature) (modelyard_feature_drift{model="fraud"}) == 1'
+    assert rule["for"] == "6m"  # k windows of every_s
+    assert 'rate(modelyard_input_violations_total{model="fraud"}[2m])' in violations["expr"]
+    home = tmp_path / "home"
+    printed = yaml.safe_load(run_cli(home, "monitor", "rules", "--every", "5m").stdout)
+    assert printed["groups"][0]["rules"][0]["for"] == "10m"

@@ -12,6 +12,7 @@ from rich.table import Table
 from modelyard.cli.render import out, print_json
 from modelyard.cli.state import state
 from modelyard.errors import InvalidArgument
+from modelyard.monitoring.alerts import MonitorPolicy
 
 app = typer.Typer(help="Reference profiles: what drift is measured against, stored with each version.",
                   no_args_is_help=True)  # fmt: skip
@@ -130,7 +131,7 @@ def _num(value: float | None) -> str:
 
 def monitor(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="What to watch: fraud@production.")],
+    ref: Annotated[str, typer.Argument(help="What to watch: fraud@production; or `rules` (Prometheus alert rules).")],
     policy: Annotated[
         Path | None,
         typer.Option(
@@ -138,10 +139,13 @@ def monitor(
             help="A monitor policy (YAML); default: the model's `policy set --kind monitor`, else the defaults.",
         ),
     ] = None,
+    every: Annotated[str | None, typer.Option(help="How often, and each window's length: 90s, 5m, 1h.")] = None,
     once: Annotated[bool, typer.Option(help="Judge one window and exit (for cron).")] = False,
+    model: Annotated[str | None, typer.Option(help="With `rules`: only this model's series.")] = None,
 ) -> None:
     """Every `every_s` (300), judge the last window of REF's traffic against its version's reference; alert (a POST
-    to the policy's webhook, recorded in the registry) when k of the last m windows drifted, once per cooldown."""
+    to the policy's webhook, recorded in the registry) when k of the last m windows drifted, once per cooldown.
+    `modelyard monitor rules` prints Prometheus alerting rules for the same policy, for Alertmanager users."""
     import time
     from datetime import UTC, datetime
 
@@ -149,15 +153,38 @@ def monitor(
     from modelyard.monitoring.policy import monitor_policy
 
     registry = state(ctx).registry()
-    watcher = Monitor(registry, ref, monitor_policy(registry, ref, policy))
+
+    def current() -> MonitorPolicy:
+        found = monitor_policy(registry, model or ref, policy) if ref != "rules" or model else _file_policy(policy)
+        return found.model_copy(update={"every_s": seconds(every)}) if every else found
+
+    if ref == "rules":
+        from modelyard.monitoring.rules import alert_rules
+
+        out.print(alert_rules(current(), model), markup=False, highlight=False)
+        return
+    watcher = Monitor(registry, ref, current())
     while True:
         action, line = watcher.step()
         out.print(f"{datetime.now(UTC):%H:%M:%S} {action}: {line}", markup=False)
         if once:
             return
         time.sleep(watcher.policy.every_s)
-        watcher.policy = monitor_policy(registry, ref, policy)  # a `policy set` applies from the next window on
-        watcher.persistence.policy = watcher.policy
+        watcher.policy = watcher.persistence.policy = current()  # a `policy set` applies from the next window on
+
+
+def _file_policy(path: Path | None) -> MonitorPolicy:
+    return MonitorPolicy.load(path) if path is not None else MonitorPolicy()
+
+
+def seconds(text: str) -> float:
+    """`90s`, `5m`, `1h`, `1d` as seconds."""
+    from modelyard.traffic.reader import SINCE
+
+    match = SINCE.match(text.strip())
+    if not match:
+        raise InvalidArgument(f"--every {text!r}: expected a period such as 90s, 5m or 1h")
+    return float(match["n"]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match["unit"]]
 
 
 def alerts(
