@@ -86,6 +86,7 @@ def drift(
         list[str] | None, typer.Option(help="Compare with a profile of this file instead of the stored one.")
     ] = None,
     floor: Annotated[float, typer.Option(min=0, help="The smallest PSI that counts as drift.")] = 0.1,
+    html: Annotated[Path | None, typer.Option("--html", help="Also write a self-contained HTML report here.")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Has REF's data moved from its reference? Per feature: the test, its p-value, the effect (PSI), and drift
@@ -97,6 +98,10 @@ def drift(
     s = state(ctx)
     registry = s.registry() if ref is not None else None
     report = drift_report(registry, ref, parse_since(since) if since else None, data or [], reference or [], floor)
+    if html is not None:
+        from modelyard.monitoring.report import html as render
+
+        html.write_text(render(report, ref or ", ".join(data or []), floor))
     if as_json:
         print_json({"drift": report.drift, "features": report.windows[-1].features if report.windows else [],
                     "windows": [{**vars(w), "drift": w.drift} for w in report.windows]})  # fmt: skip

@@ -51,6 +51,7 @@ class FeatureDrift:
     reference_rows: int
     current_rows: int
     detail: str = ""
+    bins: dict[str, list[Any]] | None = None  # the merged bins: labels, and each side's share of its rows
 
 
 @functools.cache
@@ -67,23 +68,43 @@ def psi(reference: np.ndarray, current: np.ndarray) -> float:
     return float(np.sum((c - r) * np.log(c / r)))
 
 
-def _merge(reference: np.ndarray, current: np.ndarray, groups: int) -> tuple[np.ndarray, np.ndarray]:
-    """Adjacent bins merged into `groups` of about equal reference mass."""
+def _merge(reference: np.ndarray, current: np.ndarray, groups: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Adjacent bins merged into `groups` of about equal reference mass; and where each group starts."""
     if groups >= len(reference):
-        return reference, current
+        return reference, current, np.arange(len(reference))
     cumulative = np.cumsum(reference) / reference.sum()
     cuts = np.searchsorted(cumulative, np.arange(1, groups) / groups, side="left") + 1
-    cuts = np.unique(np.clip(cuts, 1, len(reference) - 1))
-    return np.add.reduceat(reference, np.r_[0, cuts]), np.add.reduceat(current, np.r_[0, cuts])
+    starts = np.r_[0, np.unique(np.clip(cuts, 1, len(reference) - 1))]
+    return np.add.reduceat(reference, starts), np.add.reduceat(current, starts), starts
 
 
-def _test(name: str, kind: str, reference: np.ndarray, current: np.ndarray, detail: str) -> FeatureDrift:
+def _labels(names: Sequence[str] | Sequence[tuple[float, float]], starts: np.ndarray) -> list[str]:
+    """Each merged bin in words: a range of numbers, or the categories it pools."""
+    ends = [*starts[1:].tolist(), len(names)]
+    labels = []
+    for start, end in zip(starts.tolist(), ends, strict=True):
+        group = list(names[start:end])
+        first, last = group[0], group[-1]
+        if isinstance(first, tuple) and isinstance(last, tuple):
+            low, high = first[0], last[1]
+            labels.append(f"below {high:.4g}" if math.isinf(low) else f"{low:.4g} and above" if math.isinf(high)
+                          else f"{low:.4g} to {high:.4g}")  # fmt: skip
+        else:
+            shown = ", ".join(map(str, group[:3])) + (f" and {len(group) - 3} more" if len(group) > 3 else "")
+            labels.append(shown)
+    return labels
+
+
+def _test(name: str, kind: str, reference: np.ndarray, current: np.ndarray, detail: str,
+          names: Sequence[str] | Sequence[tuple[float, float]] = ()) -> FeatureDrift:  # fmt: skip
     n_r, n_c = int(reference.sum()), int(current.sum())
     groups = min(len(reference), MAX_BINS, n_c // MIN_EXPECTED)
     if groups < 2 or n_r == 0:
         return FeatureDrift(name, kind, "chi-square", None, None, None, None, None, n_r, n_c,
                             f"{n_c} rows: at least {2 * MIN_EXPECTED} needed to test anything")  # fmt: skip
-    ref, cur = _merge(reference.astype(np.float64), current.astype(np.float64), groups)
+    ref, cur, starts = _merge(reference.astype(np.float64), current.astype(np.float64), groups)
+    bins = {"labels": _labels(names, starts) if len(names) == len(reference) else [str(i) for i in starts],
+            "reference": (ref / ref.sum()).tolist(), "current": (cur / cur.sum()).tolist()}  # fmt: skip
     table = np.vstack([ref, cur])
     table = table[:, table.sum(axis=0) > 0]
     if table.shape[1] < 2:
@@ -95,7 +116,7 @@ def _test(name: str, kind: str, reference: np.ndarray, current: np.ndarray, deta
     n_eff = n_r * n_c / (n_r + n_c)
     mde = _noncentrality(max(1, table.shape[1] - 1)) / n_eff  # PSI ≈ the chi-square divergence for small shifts
     return FeatureDrift(name, kind, f"chi-square over {table.shape[1]} bins", statistic, p, psi(ref, cur), None, mde,
-                        n_r, n_c, detail)  # fmt: skip
+                        n_r, n_c, detail, bins)  # fmt: skip
 
 
 def binned(values: np.ndarray, edges: Sequence[float]) -> np.ndarray:
@@ -244,7 +265,9 @@ class Window:
             finite = tally.rows - tally.missing
             mean = tally.total / finite if finite else math.nan
             detail = f"mean {mean:.4g} against {spec['mean']:.4g}; " if spec.get("mean") is not None else ""
-            return _test(name, "numeric", np.asarray(spec["counts"]), tally.counts, detail + missing)
+            edges = [-math.inf, *spec["edges"], math.inf]
+            bounds = [(edges[k], edges[k + 1]) for k in range(len(edges) - 1)]
+            return _test(name, "numeric", np.asarray(spec["counts"]), tally.counts, detail + missing, bounds)
         known = dict(spec["categories"])
         names = list(known)
         reference = np.array([known[k] for k in names] + [spec["other"]], np.float64)
@@ -252,7 +275,8 @@ class Window:
         current = np.array([tally.counts.get(k, 0) for k in names] + [unseen], np.float64)
         order = np.argsort(-reference, kind="stable")  # commonest first: merging pools the rare ones together
         detail = f"{unseen} rows of values the reference did not have" if unseen else ""
-        return _test(name, "categorical", reference[order], current[order], detail)
+        labels = [*names, "(other)"]
+        return _test(name, "categorical", reference[order], current[order], detail, [labels[i] for i in order])
 
 
 def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
