@@ -114,14 +114,17 @@ def main() -> None:
 
 
 PROFILE = """
-import json, resource, sys, time
+import json, sys, time
 from modelyard.drift import build, features
 from modelyard.monitoring.sources import chunks
-baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def peak():  # VmHWM: this process's own peak (ru_maxrss carries the parent's across exec)
+    line = next(l for l in open("/proc/self/status") if l.startswith("VmHWM"))
+    return int(line.split()[1]) / 1024
+baseline = peak()
 start = time.perf_counter()
 built = build(features(c) for c in chunks(sys.argv[1]))
 seconds = time.perf_counter() - start
-print(json.dumps([built["rows"], seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, baseline]))
+print(json.dumps([built["rows"], seconds, peak(), baseline]))
 """
 
 
