@@ -282,8 +282,10 @@ def serve(
     spec.allow_trusted_loads = spec.allow_trusted_loads or allow_trusted_loads
     spec.access_log = spec.access_log or access_log
     spec.drift = drift
-    if input_checks not in ("off", "warn", "reject"):
-        raise InvalidArgument(f"--input-checks {input_checks}: off, warn or reject")
+    from modelyard.server.models.limits import MODES
+
+    if input_checks not in MODES:
+        raise InvalidArgument(f"--input-checks {input_checks}: {', '.join(MODES)}")
     spec.input_checks = input_checks
     if log_sample > 0:
         spec.traffic = traffic_link(s, log_sample, log_key)

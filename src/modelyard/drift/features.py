@@ -29,7 +29,7 @@ def features(arrays: Mapping[str, np.ndarray], prefix: str = "") -> dict[str, np
         if array.dtype == object or array.dtype.kind in "SU":
             flat = array.reshape(rows, -1)
             for j in range(min(flat.shape[1], ELEMENTS)):
-                found[_element(label, j, flat.shape[1])] = np.array([_text(v) for v in flat[:, j]], dtype=object)
+                found[_element(label, j, flat.shape[1])] = np.array([text(v) for v in flat[:, j]], dtype=object)
             continue
         if array[0].size <= ELEMENTS:
             flat = array.reshape(rows, -1)
@@ -53,5 +53,6 @@ def _element(label: str, j: int, width: int) -> str:
     return label if width == 1 else f"{label}[{j}]"
 
 
-def _text(value: object) -> str:
+def text(value: object) -> str:
+    """A BYTES element as text (undecodable bytes replaced), anything else as `str` gives it."""
     return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)

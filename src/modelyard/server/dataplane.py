@@ -146,9 +146,9 @@ class DataPlane:
             "features": [vars(f) for f in verdicts],
         }
 
-    def _drift_verdicts(self) -> list[tuple[str, str, Any]]:
-        """(model, version, verdict) of each loaded version with a reference, at most MAX_FEATURES each."""
-        merged = self.telemetry.merged()
+    def _drift_verdicts(self, merged: dict[str, Any]) -> list[tuple[str, str, Any]]:
+        """(model, version, verdict) of each loaded version with a reference, at most MAX_FEATURES each, from the
+        merged snapshot the scrape already read."""
         found = []
         for versions in self.manager.models.values():
             for m in versions.values():

@@ -121,10 +121,12 @@ class ServerCollector:
     """A prometheus-client collector over merged snapshots; registered on a registry the app owns."""
 
     def __init__(
-        self, source: Callable[[], dict[str, Any]], drift: Callable[[], list[tuple[str, str, Any]]] | None = None
+        self,
+        source: Callable[[], dict[str, Any]],
+        drift: Callable[[dict[str, Any]], list[tuple[str, str, Any]]] | None = None,
     ) -> None:
         self.source = source
-        self.drift = drift  # (model, version, a FeatureDrift) of the versions tallied against a reference
+        self.drift = drift  # the merged snapshot -> (model, version, a FeatureDrift) of the versions with a reference
 
     def collect(self) -> Iterator[Metric]:
         snapshot = self.source()
@@ -165,7 +167,7 @@ class ServerCollector:
         yield from gauges.values()
         yield from (family for family, _, _ in histograms)
         if self.drift is not None:
-            yield from drift_gauges(self.drift())
+            yield from drift_gauges(self.drift(snapshot))
         traffic = snapshot.get(TRAFFIC, {})
         yield CounterMetricFamily("modelyard_traffic_logged", "Requests written to the traffic log.",
                                   value=traffic.get("logged", 0))  # fmt: skip

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from modelyard.drift.features import ELEMENTS
+from modelyard.drift.features import ELEMENTS, text
 from modelyard.errors import InvalidArgument
 from modelyard.protocol.types import InferInput
 
@@ -86,7 +86,7 @@ class InputLimits:
             rows = array.reshape(len(array), -1)
             if rows.dtype == object:
                 for j, domain in limits.domains.items():
-                    outside = int(sum(_text(v) not in domain for v in rows[:, j]))
+                    outside = int(sum(text(v) not in domain for v in rows[:, j]))
                     if outside:
                         self.violations[(limits.names[j], "domain")] += outside
                 continue
@@ -140,12 +140,8 @@ def _outside_domain(limits: _Tensor, rows: np.ndarray) -> list[tuple[str, str, s
     found = []
     for j, domain in limits.domains.items():
         for value in rows[:, j]:
-            text = _text(value)
-            if text not in domain:
-                found.append((limits.names[j], "domain", f"{text!r} is a value the reference never had"))
+            shown = text(value)
+            if shown not in domain:
+                found.append((limits.names[j], "domain", f"{shown!r} is a value the reference never had"))
                 break
     return found
-
-
-def _text(value: object) -> str:
-    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
