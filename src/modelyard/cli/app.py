@@ -38,6 +38,8 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "package": ("modelyard.cli.package", "package", False),
     "serve": ("modelyard.cli.serve", "serve", False),
     "infer": ("modelyard.cli.infer", "infer", False),
+    "batch": ("modelyard.cli.batch", "batch", False),
+    "jobs": ("modelyard.cli.batch", "jobs", False),
     "servers": ("modelyard.cli.servers", "servers", False),
     "gc": ("modelyard.cli.gc", "gc", False),
     "bench": ("modelyard.cli.bench", "bench", False),

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import optimize, stats
 
 FLOOR = 0.1  # PSI
 ALPHA = 0.01  # the false discovery rate across a window's features
@@ -57,6 +56,8 @@ class FeatureDrift:
 @functools.cache
 def _noncentrality(df: int, alpha: float = ALPHA, power: float = POWER) -> float:
     """The chi-square noncentrality a test of `df` degrees of freedom detects with `power` at level `alpha`."""
+    from scipy import optimize, stats  # on first judgement: scipy.stats weighs 0.5 s on every worker's start
+
     critical = stats.chi2.ppf(1 - alpha, df)
     return float(optimize.brentq(lambda lam: stats.ncx2.sf(critical, df, lam) - power, 1e-6, 1e4))
 
@@ -112,6 +113,8 @@ def _test(name: str, kind: str, reference: np.ndarray, current: np.ndarray, deta
     else:
         expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
         statistic = float(((table - expected) ** 2 / expected).sum())
+        from scipy import stats
+
         p = float(stats.chi2.sf(statistic, table.shape[1] - 1))
     n_eff = n_r * n_c / (n_r + n_c)
     mde = _noncentrality(max(1, table.shape[1] - 1)) / n_eff  # PSI ≈ the chi-square divergence for small shifts

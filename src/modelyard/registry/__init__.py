@@ -4,6 +4,7 @@ from modelyard.registry.artifacts import ArtifactStore
 from modelyard.registry.entities import (
     AlertRecord,
     AliasEvent,
+    BatchJob,
     ModelPolicy,
     ModelVersion,
     Page,
@@ -21,6 +22,7 @@ __all__ = [
     "AlertRecord",
     "AliasEvent",
     "ArtifactStore",
+    "BatchJob",
     "ModelPolicy",
     "ModelVersion",
     "Page",

@@ -139,6 +139,29 @@ class ReferenceProfile:
 
 
 @dataclass(frozen=True, slots=True)
+class BatchJob:
+    """A batch job: the version that scored which inputs (path, digest, bytes, rows) into which output folder.
+    `id` is the job's digest (the version's package, the inputs' digests, the options): the same job run again
+    is the same row."""
+
+    id: str
+    name: str
+    version: str  # a registry version number, or the version a model file or package was served as
+    ref: str
+    inputs: tuple[Mapping[str, Any], ...]
+    output: str
+    status: str  # running | done | failed
+    rows: int  # rows read
+    scored: int  # rows with predictions in the output
+    errors: int  # rows in the output's errors/
+    engine: str  # local | ray
+    detail: Mapping[str, Any]  # options, host and pid, why it failed
+    actor: str
+    started: datetime
+    finished: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class AlertRecord:
     """An alert the monitor raised: what it said (`payload`, as POSTed), and whether its webhook took it."""
 

@@ -27,6 +27,7 @@ from modelyard.registry.artifacts import ArtifactStore, StoredPackage
 from modelyard.registry.entities import (
     AlertRecord,
     AliasEvent,
+    BatchJob,
     ModelPolicy,
     ModelVersion,
     NewVersion,
@@ -339,6 +340,19 @@ class Registry:
     def set_perf_card(self, ref: str | ModelRef, card: Mapping[str, Any]) -> ModelVersion:
         version = self.get(ref)
         return self.store.set_perf_card(version.name, version.version, card)
+
+    def save_job(self, job: BatchJob) -> BatchJob:
+        """Record a batch job as it starts, and again as it stops (`modelyard.batch`)."""
+        from dataclasses import replace
+
+        return self.store.save_job(replace(job, actor=job.actor or self.actor))
+
+    def job(self, job_id: str) -> BatchJob:
+        return self.store.get_job(job_id)
+
+    def jobs(self, name: str | None = None, limit: int = 50) -> list[BatchJob]:
+        """Batch jobs, newest first: of model `name`, or of every model."""
+        return self.store.list_jobs(name, limit)
 
     # -- discovery -----------------------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from typing import Any
 from modelyard.registry.entities import (
     AlertRecord,
     AliasEvent,
+    BatchJob,
     ModelPolicy,
     ModelVersion,
     NewVersion,
@@ -146,3 +147,14 @@ class RegistryStore(ABC):
     @abstractmethod
     def policy_history(self, name: str, kind: str) -> list[ModelPolicy]:
         """Oldest first; the last is in force. Empty: the model has none of that kind."""
+
+    @abstractmethod
+    def save_job(self, job: BatchJob) -> BatchJob:
+        """Insert the job, or update the row of its id (a job run again)."""
+
+    @abstractmethod
+    def get_job(self, job_id: str) -> BatchJob: ...
+
+    @abstractmethod
+    def list_jobs(self, name: str | None = None, limit: int = 50) -> list[BatchJob]:
+        """Newest first; `name` None: every model's."""

@@ -24,6 +24,7 @@ from modelyard.registry.entities import (
 )
 from modelyard.registry.sql.alias_ops import AliasOps
 from modelyard.registry.sql.convert import model_entity, version_entity
+from modelyard.registry.sql.job_ops import JobOps
 from modelyard.registry.sql.models import (
     AliasRow,
     ModelVersionRow,
@@ -58,9 +59,9 @@ def _page_size(size: int) -> int:
     return size
 
 
-class SqlAlchemyStore(AliasOps, ServerOps, ValidationOps, PolicyOps, RegistryStore):
+class SqlAlchemyStore(AliasOps, ServerOps, ValidationOps, PolicyOps, JobOps, RegistryStore):
     """Registered models and their versions; aliases come from AliasOps, discovery from ServerOps, validations
-    from ValidationOps, model policies from PolicyOps, sessions from SessionStore."""
+    from ValidationOps, model policies from PolicyOps, batch jobs from JobOps, sessions from SessionStore."""
 
     def _insert_model_if_missing(self, session: Session, name: str, description: str = "") -> None:
         """A model's first version lends it its description (`models update` changes it later)."""
