@@ -54,6 +54,7 @@ def test_python_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     for block in blocks("python"):
         exec(compile(block, str(README), "exec"), {"__name__": "readme"})
     assert (tmp_path / "scorer-v2" / "modelyard.yaml").is_file()
+    assert len(list((tmp_path / "week-scores" / "_done").iterdir())) == 1  # the batch job's one part, marked done
     from modelyard import Registry
 
     with Registry.from_settings() as registry:  # the gate's walk-through: refused the other weights, promoted 3

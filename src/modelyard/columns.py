@@ -52,34 +52,52 @@ def plan(
     exclude: Collection[str] = (), where: str = "",
 ) -> list[Feed]:  # fmt: skip
     """Which columns feed each input, refused here when a column is missing or of a type the input cannot take."""
-    names = list(schema.names)
-    by_input = {input_: column for column, input_ in (mapping or {}).items()}
-    unknown = sorted(set(by_input) - {i.name for i in inputs})
-    if unknown:
-        raise InvalidArgument(f"--map: the model has no input {unknown[0]!r} (its inputs: "
-                              f"{', '.join(i.name for i in inputs)})")  # fmt: skip
-    feeds = []
-    for spec in inputs:
-        if spec.name in by_input:
-            column = by_input[spec.name]
-            if column not in names:
-                raise InvalidArgument(f"{where}: no column {column!r} (--map {column}={spec.name}); columns: "
-                                      f"{', '.join(names)}")  # fmt: skip
-            feeds.append(Feed(spec.name, (column,), False))
-        elif spec.name in names:
-            feeds.append(Feed(spec.name, (spec.name,), False))
-        elif elements := _elements(names, spec.name):
-            feeds.append(Feed(spec.name, elements, True))
-        elif len(inputs) == 1 and (rest := tuple(n for n in names if n not in exclude)):
-            feeds.append(Feed(spec.name, rest, True))
-        else:
-            raise InvalidArgument(f"{where}: no column for the model's input {spec.name!r} (columns: "
-                                  f"{', '.join(names)}; name one with --map COLUMN={spec.name})")  # fmt: skip
+    feeds = resolve(schema.names, [i.name for i in inputs], mapping, exclude, where)
     for feed, spec in zip(feeds, inputs, strict=True):
         for column_name in feed.columns:
             _check_type(schema.field(column_name).type, spec, column_name, where)
         _check_width(schema, feed, spec, where)
     return feeds
+
+
+def resolve(
+    names: Sequence[str], inputs: Sequence[str], mapping: Mapping[str, str] | None = None,
+    exclude: Collection[str] = (), where: str = "",
+) -> list[Feed]:  # fmt: skip
+    """The rule alone, on column names: which columns feed each of the inputs named."""
+    by_input = {input_: column for column, input_ in (mapping or {}).items()}
+    unknown = sorted(set(by_input) - set(inputs))
+    if unknown:
+        raise InvalidArgument(f"--map: the model has no input {unknown[0]!r} (its inputs: {', '.join(inputs)})")
+    feeds = []
+    for name in inputs:
+        if name in by_input:
+            column_name = by_input[name]
+            if column_name not in names:
+                raise InvalidArgument(f"{where}: no column {column_name!r} (--map {column_name}={name}); columns: "
+                                      f"{', '.join(names)}")  # fmt: skip
+            feeds.append(Feed(name, (column_name,), False))
+        elif name in names:
+            feeds.append(Feed(name, (name,), False))
+        elif elements := _elements(names, name):
+            feeds.append(Feed(name, elements, True))
+        elif len(inputs) == 1 and (rest := tuple(n for n in names if n not in exclude)):
+            feeds.append(Feed(name, rest, True))
+        else:
+            raise InvalidArgument(f"{where}: no column for the model's input {name!r} (columns: "
+                                  f"{', '.join(names)}; name one with --map COLUMN={name})")  # fmt: skip
+    return feeds
+
+
+def arrays(table: pa.Table | pa.RecordBatch, feeds: Sequence[Feed]) -> dict[str, np.ndarray]:
+    """Each feed's columns as one array, as the file holds them (not yet shaped or cast for a model)."""
+    found = {}
+    for feed in feeds:
+        if feed.side_by_side:
+            found[feed.name] = np.column_stack([column(table.column(c)) for c in feed.columns])
+        else:
+            found[feed.name] = column(table.column(feed.columns[0]))
+    return found
 
 
 def _check_width(schema: pa.Schema, feed: Feed, spec: TensorSpec, where: str) -> None:
@@ -101,14 +119,8 @@ def gather(
     table: pa.Table | pa.RecordBatch, feeds: Sequence[Feed], inputs: Sequence[TensorSpec]
 ) -> dict[str, np.ndarray]:
     """The inputs' arrays from the columns `plan` chose, shaped and cast as each input declares."""
-    arrays = {}
-    for feed, spec in zip(feeds, inputs, strict=True):
-        if feed.side_by_side:
-            array = np.column_stack([column(table.column(c)) for c in feed.columns])
-        else:
-            array = column(table.column(feed.columns[0]))
-        arrays[spec.name] = cast(_shaped(array, spec, len(table)), spec)
-    return arrays
+    found = arrays(table, feeds)
+    return {s.name: cast(_shaped(found[s.name], s, len(table)), s.name, s.datatype) for s in inputs}
 
 
 def missing(table: pa.Table | pa.RecordBatch, feeds: Sequence[Feed]) -> np.ndarray:
@@ -148,14 +160,15 @@ def column(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return inner.reshape(rows, width, *inner.shape[1:])
 
 
-def cast(array: np.ndarray, spec: TensorSpec) -> np.ndarray:
-    if spec.datatype == "BYTES":
+def cast(array: np.ndarray, name: str, datatype: str) -> np.ndarray:
+    """`array` as input `name` of `datatype` takes it (BYTES: each value as bytes)."""
+    if datatype == "BYTES":
         flat = [v if isinstance(v, bytes) else str(v).encode() for v in array.ravel().tolist()]
         return np.array(flat, dtype=object).reshape(array.shape)
     try:
-        return array.astype(to_numpy(spec.datatype), copy=False)
+        return array.astype(to_numpy(datatype), copy=False)
     except (TypeError, ValueError) as exc:
-        raise InvalidArgument(f"input {spec.name}: cannot read it as {spec.datatype}: {exc}") from None
+        raise InvalidArgument(f"input {name}: cannot read it as {datatype}: {exc}") from None
 
 
 def _shaped(array: np.ndarray, spec: TensorSpec, rows: int) -> np.ndarray:

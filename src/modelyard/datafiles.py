@@ -24,7 +24,7 @@ import fsspec
 import numpy as np
 import orjson
 
-from modelyard.datatypes import to_numpy
+from modelyard.columns import cast, output_columns
 from modelyard.errors import InvalidArgument
 
 TABLES = (".csv", ".parquet", ".pq")
@@ -54,7 +54,7 @@ def read_inputs(
     missing = [n for n in datatypes if n not in arrays]
     if missing:
         raise InvalidArgument(f"--input: no data for the model's input {missing[0]!r}")
-    return {n: _cast(n, a, datatypes[n]) for n, a in arrays.items()}
+    return {n: cast(a, n, datatypes[n]) for n, a in arrays.items()}
 
 
 def write_outputs(outputs: Mapping[str, np.ndarray], path: str) -> None:
@@ -133,16 +133,6 @@ def _several(path: str, names: list[str], exclude: Sequence[str] = ()) -> dict[s
     raise InvalidArgument(f"--input {path}: read .npz, .json, .csv or .parquet, or give NAME=FILE")
 
 
-def _cast(name: str, array: np.ndarray, datatype: str) -> np.ndarray:
-    if datatype == "BYTES":
-        flat = [v if isinstance(v, bytes) else str(v).encode() for v in array.ravel().tolist()]
-        return np.array(flat, dtype=object).reshape(array.shape)
-    try:
-        return array.astype(to_numpy(datatype), copy=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidArgument(f"--input {name}: cannot read it as {datatype}: {exc}") from None
-
-
 def _columns_side_by_side(table: Any) -> np.ndarray:
     columns = [table[n].to_numpy(zero_copy_only=False) for n in table.column_names]
     if not columns:
@@ -166,14 +156,7 @@ def _write_table(outputs: Mapping[str, np.ndarray], buffer: io.BytesIO, suffix: 
     import pyarrow.csv
     import pyarrow.parquet
 
-    columns: dict[str, np.ndarray] = {}
-    for name, array in outputs.items():
-        rows = array.reshape(len(array), -1) if array.ndim else array.reshape(1, 1)
-        if rows.shape[1] == 1:
-            columns[name] = rows[:, 0]
-        else:
-            columns.update({f"{name}_{i}": rows[:, i] for i in range(rows.shape[1])})
-    table = pyarrow.table({n: _listed(c) if c.dtype == object else c for n, c in columns.items()})
+    table = pyarrow.table(output_columns(outputs, flat=True))  # a column per element: the reader's rule 3
     if suffix == ".csv":
         pyarrow.csv.write_csv(table, buffer)
     else:

@@ -124,6 +124,22 @@ def mixed_onnx(path: Path | str) -> Path:
     return _save(graph, path)
 
 
+def rows_parquet(path: Path | str, rows: int = 100_000, features: int = 32, missing: int = 0, seed: int = 0,
+                 row_group: int = 25_000) -> Path:  # fmt: skip
+    """A Parquet file of W1's inputs, to score in batch: `id`, and `x` as a list of `features` FP32 values per row;
+    `missing` rows have no `x` (a batch job puts them in its errors/)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((rows, features)).astype(np.float32)
+    mask = np.zeros(rows, dtype=bool)
+    mask[rng.choice(rows, size=min(missing, rows), replace=False)] = True
+    column = pa.FixedSizeListArray.from_arrays(pa.array(x.ravel()), features, mask=pa.array(mask) if missing else None)
+    pq.write_table(pa.table({"id": np.arange(rows), "x": column}), path, row_group_size=row_group)
+    return Path(path)
+
+
 def churn_data(n: int = 400, features: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """A synthetic tabular classification set: label 1 when a fixed linear score is positive, with noise."""
     rng = np.random.default_rng(seed)

@@ -11,6 +11,7 @@ import fsspec
 import numpy as np
 import pyarrow as pa
 
+from modelyard import columns
 from modelyard.errors import InvalidArgument
 from modelyard.traffic.reader import arrays
 from modelyard.traffic.records import INPUT, OUTPUT
@@ -18,28 +19,13 @@ from modelyard.traffic.records import INPUT, OUTPUT
 CHUNK_ROWS = 65_536
 
 
-def _column(table: pa.Table, name: str) -> np.ndarray:
-    column = table.column(name)
-    if pa.types.is_list(column.type) or pa.types.is_large_list(column.type) or pa.types.is_fixed_size_list(column.type):
-        return np.stack([np.asarray(v) for v in column.to_pylist()]) if len(column) else np.empty((0, 0))
-    return np.asarray(column.to_numpy(zero_copy_only=False))
-
-
 def table_arrays(table: pa.Table, inputs: Sequence[str] | None, where: str) -> dict[str, np.ndarray]:
-    """A table's columns as the model's inputs: a column named after each input (a list column for a tensor), or,
-    for a model of one input and no column of its name, every column side by side. `inputs` None: every column,
-    as its own array."""
+    """A table's columns as the model's inputs, by the one rule of `modelyard.columns` (a column named after each
+    input, `NAME_0..NAME_k`, or every column for a model of one input). `inputs` None: every column, as its own
+    array."""
     if inputs is None:
-        return {name: _column(table, name) for name in table.column_names}
-    named = {n: _column(table, n) for n in inputs if n in table.column_names}
-    if len(named) == len(inputs):
-        return named
-    if not named and len(inputs) == 1:
-        columns = [_column(table, n) for n in table.column_names]
-        return {inputs[0]: np.column_stack(columns)}
-    missing = next(n for n in inputs if n not in named)
-    raise InvalidArgument(f"{where}: no column for the model's input {missing!r} (columns: "
-                          f"{', '.join(table.column_names)})")  # fmt: skip
+        return {name: columns.column(table.column(name)) for name in table.column_names}
+    return columns.arrays(table, columns.resolve(table.column_names, inputs, where=where))
 
 
 def chunks(path: str, inputs: Sequence[str] | None = None, rows: int = CHUNK_ROWS) -> Iterator[dict[str, np.ndarray]]:
