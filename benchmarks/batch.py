@@ -180,8 +180,10 @@ def main() -> None:
                 )
         ratio = median(r["seconds"] for r in raw) / median(o["seconds"] for o in ours)
         peaks = median(o["peak_mib"] for o in ours), median(r["peak_mib"] for r in raw)
-        print(f"modelyard / raw ONNX Runtime throughput: {ratio:.3f}x; peak RSS {peaks[0]:.0f} MiB against "
-              f"{peaks[1]:.0f} MiB")
+        print(
+            f"modelyard / raw ONNX Runtime throughput: {ratio:.3f}x; peak RSS {peaks[0]:.0f} MiB against "
+            f"{peaks[1]:.0f} MiB"
+        )
         plan = measure(PLAN, model, data, root / "planned", args.batch_size)
         print(f"plan (read footers, digest {size_mib:,.0f} MiB, check): {plan['seconds']:.2f} s")
         if args.ray:
