@@ -104,9 +104,14 @@ class _Scorer:
         data = package if isinstance(package, bytes) else ray.get(package)
         with tarfile.open(fileobj=io.BytesIO(data)) as archive:
             archive.extractall(self.folder, filter="data")
-        runtime = {**job.spec.overrides.get("runtime", {}), "intra_op_threads": threads}
-        spec = job.spec.model_copy(update={"package_dir": str(Path(self.folder) / "package"),
-                                           "overrides": {**job.spec.overrides, "runtime": runtime}})  # fmt: skip
+        # one instance of the card's threads per actor: the pool is sized by the cluster's CPUs over them
+        overrides = {
+            **job.spec.overrides,
+            "runtime": {**job.spec.overrides.get("runtime", {}), "intra_op_threads": threads},
+        }
+        if "instances" in overrides:
+            overrides["instances"] = {**overrides["instances"], "count": 1}
+        spec = job.spec.model_copy(update={"package_dir": str(Path(self.folder) / "package"), "overrides": overrides})
         self.job, self.spec = job, spec
         self.parts = {p.index: p for p in job.parts}
         self.output = OutputFolder(job.output)
