@@ -60,8 +60,10 @@ import json, sys, time
 from modelyard import batch
 from modelyard.settings import Settings
 model, data, out, size = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+engine = sys.argv[5] if len(sys.argv) > 5 else "local"
 start = time.perf_counter()
-summary = batch.run(model, [data], out, keep=["id"], batch_size=size, overwrite=True, settings=Settings())
+summary = batch.run(model, [data], out, keep=["id"], batch_size=size, overwrite=True, settings=Settings(),
+                    engine=engine)
 seconds = time.perf_counter() - start
 peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM"))
 print(json.dumps({"seconds": seconds, "rows": summary.rows, "peak_mib": peak / 1024, "plan_s": None}))
@@ -192,6 +194,10 @@ def main() -> None:
                 f"Ray Data map_batches: {found['seconds']:.2f} s; modelyard / Ray Data throughput: "
                 f"{found['seconds'] / median(o['seconds'] for o in ours):.2f}x"
             )
+            on_ray = measure(OURS, model, data, root / "ours-on-ray", args.batch_size, "ray")
+            print(f"modelyard --engine ray (a local Ray instance, its start included): {on_ray['seconds']:.2f} s; "
+                  f"against Ray Data's map_batches {found['seconds'] / on_ray['seconds']:.2f}x, against the local "
+                  f"engine {median(o['seconds'] for o in ours) / on_ray['seconds']:.2f}x")  # fmt: skip
         if args.resume:
             killed = resume(model, data, root / "resumed", args.batch_size, root / "home")
             print(

@@ -18,6 +18,16 @@ from tests.batch.conftest import features, write_parquet
 ray = pytest.importorskip("ray")
 
 
+def test_the_pool_comes_from_concurrency_else_the_card_else_the_cpus() -> None:
+    from modelyard.batch.ray_engine import pool
+
+    card = {"config": {"intra_op_threads": 2, "instances": 1}}
+    assert pool(card, 0, 8.0) == (4, 2)  # the card's threads per actor, as many as 8 CPUs feed
+    assert pool(card, 3, 8.0) == (3, 2)
+    assert pool(None, 0, 6.0) == (6, 1)
+    assert pool({"config": {}}, 0, 1.0) == (1, 1)
+
+
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
     from modelyard.batch.ray_engine import start

@@ -20,7 +20,7 @@ import io
 import os
 import tarfile
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,12 +42,12 @@ def _ray() -> Any:
     return ray
 
 
-def pool(job: Job, cpus: float) -> tuple[int, int]:
-    """(actors, threads per actor): `--concurrency` actors, else as many as the cluster's CPUs feed at the card's
-    threads per instance."""
-    config = (job.card or {}).get("config") or {}
+def pool(card: Mapping[str, Any] | None, concurrency: int, cpus: float) -> tuple[int, int]:
+    """(actors, threads per actor): `concurrency` actors (0: not given), else as many as the cluster's CPUs feed
+    at the card's threads per instance (`modelyard profile`'s best), else at one thread each."""
+    config = (card or {}).get("config") or {}
     threads = max(1, int(config.get("intra_op_threads") or 1))
-    actors = job.concurrency or max(1, int(cpus // threads))
+    actors = concurrency or max(1, int(cpus // threads))
     return actors, threads
 
 
@@ -58,7 +58,7 @@ def score_on_ray(job: Job, todo: Sequence[Part], progress: Progress) -> Iterator
     ray = _ray()
     if not ray.is_initialized():
         start(ray)
-    actors, threads = pool(job, float(ray.cluster_resources().get("CPU", 1)))
+    actors, threads = pool(job.card, job.concurrency, float(ray.cluster_resources().get("CPU", 1)))
     actors = min(actors, len(todo))
     package = ray.put(_tar(Path(job.spec.package_dir)))
     ctx = ray.data.DataContext.get_current()

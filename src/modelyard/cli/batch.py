@@ -8,7 +8,7 @@ import socket
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from modelyard.cli.render import err, out, print_json
@@ -20,9 +20,10 @@ if TYPE_CHECKING:
 ROWS_FAILED_EXIT = 10  # the job finished, and some rows are in DIR/errors/ (like `drift`: done, and found something)
 
 
-class _Bar:
-    """Rows done of the job's rows, their rate and an ETA. Rich estimates speed over the last 30 s of progress, and
-    the rows an earlier run did are the bar's start, not progress: a resumed job's ETA does not jump."""
+class Bar:
+    """Rows done of the job's rows, their rate and an ETA. Rich estimates the speed over the last 30 s of
+    progress, so one slow part moves the ETA a little, not to a new guess per batch; the rows an earlier run did
+    are the task's starting point, not progress, so a resumed job's rate is this run's."""
 
     def __init__(self) -> None:
         self.progress = Progress(
@@ -30,13 +31,15 @@ class _Bar:
             TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
             console=err, transient=True, speed_estimate_period=30,
         )  # fmt: skip
-        self.task = self.progress.add_task("rows", total=None, rate="")
+        self.task: TaskID | None = None
 
     def begin(self, total: int | None, done: int) -> None:
-        self.progress.update(self.task, total=total, completed=done)
+        self.task = self.progress.add_task("rows", total=total, completed=done, rate="")
         self.progress.start()
 
     def advance(self, rows: int) -> None:
+        if self.task is None:
+            return
         self.progress.advance(self.task, rows)
         speed = self.progress.tasks[0].speed
         self.progress.update(self.task, rate=f"{speed:,.0f} rows/s" if speed else "")
@@ -76,7 +79,7 @@ def batch(
     from modelyard.batch import run
 
     s = state(ctx)
-    bar = _Bar()
+    bar = Bar()
     try:
         summary = run(ref, inputs, output, keep=[c.strip() for c in keep.split(",") if c.strip()],
                       mapping=parse_pairs(mapping, "--map"), format=format, batch_size=batch_size,

@@ -150,7 +150,7 @@ class BatchJob:
     ref: str
     inputs: tuple[Mapping[str, Any], ...]
     output: str
-    status: str  # running | done | failed
+    status: str  # running | done | failed | interrupted (Ctrl-C); running after a kill (`jobs` says so)
     rows: int  # rows read
     scored: int  # rows with predictions in the output
     errors: int  # rows in the output's errors/
