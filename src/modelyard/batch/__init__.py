@@ -5,16 +5,18 @@ model's instances, threads and batching) that serves it online.
     summary = batch.run("churn@production", ["day.parquet"], "scores/", keep=["id"])
     table = batch.results("scores/")  # the predictions, in input order
 
-Rooms: `inputs.py` (files, digests, parts), `scoring.py` (a part through the model, split around bad rows),
-`output.py` (the folder: parts renamed into place, then marked done), `job.py` (the plan and the run),
-`ray_engine.py` (the same parts on Ray Data's actors).
+Rooms: `inputs.py` (files, digests, parts), `plan.py` (the job, decided and checked before any work),
+`scoring.py` (a part through the model, split around bad rows), `output.py` (the folder: parts renamed into place,
+then marked done), `job.py` (the run, and its record in the registry), `ray_engine.py` (the same parts on Ray Data's
+actors).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from modelyard.batch.job import Summary, plan, run
+from modelyard.batch.job import Summary, run
+from modelyard.batch.plan import plan
 
 if TYPE_CHECKING:
     import pyarrow as pa

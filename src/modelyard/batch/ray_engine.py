@@ -20,7 +20,7 @@ import io
 import os
 import tarfile
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +30,7 @@ from modelyard.errors import MissingDependency
 
 if TYPE_CHECKING:
     from modelyard.batch.inputs import Part
-    from modelyard.batch.job import Job, Progress
+    from modelyard.batch.plan import Job
 
 
 def _ray() -> Any:
@@ -51,7 +51,7 @@ def pool(card: Mapping[str, Any] | None, concurrency: int, cpus: float) -> tuple
     return actors, threads
 
 
-def score_on_ray(job: Job, todo: Sequence[Part], progress: Progress) -> Iterator[PartResult]:
+def score_on_ray(job: Job, todo: Sequence[Part], advance: Callable[[int], None]) -> Iterator[PartResult]:
     """Each part's result as its actor commits it (progress moves a part at a time)."""
     if not todo:
         return
@@ -71,7 +71,7 @@ def score_on_ray(job: Job, todo: Sequence[Part], progress: Progress) -> Iterator
     for row in scored.iter_rows():
         result = PartResult(int(row["index"]), int(row["rows"]), int(row["scored"]), int(row["errors"]),
                             float(row["seconds"]), str(row["first_error"]))  # fmt: skip
-        progress.advance(result.rows)
+        advance(result.rows)
         yield result
 
 

@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "infer": ("modelyard.cli.infer", "infer", False),
     "batch": ("modelyard.cli.batch", "batch", False),
     "jobs": ("modelyard.cli.batch", "jobs", False),
+    "autoscale": ("modelyard.cli.autoscale", "app", True),
     "servers": ("modelyard.cli.servers", "servers", False),
     "gc": ("modelyard.cli.gc", "gc", False),
     "bench": ("modelyard.cli.bench", "bench", False),

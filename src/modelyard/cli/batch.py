@@ -63,12 +63,15 @@ def batch(
     ] = None,
     format: Annotated[str, typer.Option(help="parquet, csv or jsonl.")] = "parquet",
     batch_size: Annotated[
-        int | None, typer.Option(help="Rows per call (default: the package's max_batch_size).")
+        int | None, typer.Option(help="Rows per call (default: 1,024, or the package's max_batch_size if larger).")
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Start again: replace what the folder holds.")] = False,
     engine: Annotated[str, typer.Option(help="local, or ray (the ray extra): the same parts on Ray Data.")] = "local",
     concurrency: Annotated[
-        int | None, typer.Option(help="Ray actors, each loading the model once (default: the cluster's CPUs).")
+        int | None,
+        typer.Option(
+            help="Ray actors, each loading the model once (default: the cluster's CPUs over the card's threads)."
+        ),
     ] = None,
     max_errors: Annotated[int | None, typer.Option(help="Stop once more rows than this failed.")] = None,
     name: Annotated[str | None, typer.Option(help="The name to load a model file or package under.")] = None,

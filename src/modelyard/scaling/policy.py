@@ -1,0 +1,128 @@
+"""How many replicas: in-flight requests over what one replica carries at the latency budget, decided tick by tick
+with the clock passed in (Ray Serve's `autoscaling_policy.py` shape), Knative's two windows.
+
+A replica's capacity is the concurrency at which its p99 met the budget in `modelyard profile` (the performance
+card's `concurrency`), not a CPU figure: a server that can only reach 60 % CPU never trips a 70 % CPU rule, and its
+p99 may be long gone by then. The target is `capacity x target_ratio` in-flight requests a replica.
+
+- The *stable* window (60 s) averages in-flight requests; the *panic* window (6 s) reacts to a burst: when it asks
+  for `panic_threshold` times the replicas there are, the policy scales up to it at once and does not scale down
+  until the burst has left the stable window.
+- Up and down have their own delays: a higher count is taken once it has been asked for `upscale_delay_s`, a lower
+  one only after every proposal of the last `downscale_delay_s` was at most it (the highest of them is taken).
+- The last replica leaves only after `scale_to_zero_delay_s` without a request (when `min_replicas` is 0).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelyard.errors import InvalidArgument
+
+
+@dataclass(frozen=True)
+class Policy:
+    capacity: float  # in-flight requests one replica carries at the latency budget
+    target_ratio: float = 0.7
+    min_replicas: int = 1
+    max_replicas: int = 10
+    stable_window_s: float = 60.0
+    panic_window_s: float = 6.0
+    panic_threshold: float = 2.0
+    upscale_delay_s: float = 0.0
+    downscale_delay_s: float = 30.0
+    scale_to_zero_delay_s: float = 300.0
+
+    def __post_init__(self) -> None:
+        if not self.capacity > 0:
+            raise InvalidArgument(f"capacity {self.capacity:g}: a replica must carry more than 0 requests")
+        if not 0 < self.target_ratio <= 1:
+            raise InvalidArgument(f"target ratio {self.target_ratio:g}: give a share of the capacity, above 0 and "
+                                  "at most 1")  # fmt: skip
+        if not 0 <= self.min_replicas <= self.max_replicas or self.max_replicas < 1:
+            raise InvalidArgument(f"replicas {self.min_replicas}..{self.max_replicas}: give MIN..MAX with "
+                                  "0 <= MIN <= MAX and MAX >= 1")  # fmt: skip
+        if not 0 < self.panic_window_s <= self.stable_window_s:
+            raise InvalidArgument("the panic window must be positive and no longer than the stable window")
+
+    @property
+    def target(self) -> float:
+        """In-flight requests a replica is asked to carry."""
+        return self.capacity * self.target_ratio
+
+
+def from_card(card: Mapping[str, Any], **options: Any) -> Policy:
+    """The policy for a version's performance card: its capacity is the concurrency at the latency budget."""
+    concurrency = card.get("concurrency")
+    if not concurrency:
+        raise InvalidArgument("the performance card has no concurrency at the latency budget; run modelyard "
+                              "profile again, or give --capacity")  # fmt: skip
+    return Policy(capacity=float(concurrency), **options)
+
+
+def reachable(target_utilisation: float, card: Mapping[str, Any]) -> None:
+    """Refuse a utilisation target the model cannot reach by its own card: with the card's CPU at its capacity
+    below the target, a rule on that target never fires however many requests wait (the 60 %/70 % case)."""
+    reached = card.get("cpu_at_capacity")
+    if reached is not None and float(reached) < target_utilisation:
+        raise InvalidArgument(f"a CPU target of {target_utilisation:.0%} is never reached: the card's server ran "
+                              f"at {float(reached):.0%} CPU at its capacity; scale on in-flight requests "
+                              "(the card's concurrency) instead")  # fmt: skip
+
+
+@dataclass
+class Autoscaler:
+    """The policy's state: samples of in-flight requests, proposals, the last request. `decide` is pure in
+    everything but this state; the caller passes the time."""
+
+    policy: Policy
+    samples: deque[tuple[float, float]] = field(default_factory=deque)
+    proposals: deque[tuple[float, int]] = field(default_factory=deque)
+    panic_until: float = -math.inf
+    last_request: float = -math.inf
+
+    def observe(self, now: float, in_flight: float) -> None:
+        """In-flight requests summed over the replicas, at `now`."""
+        self.samples.append((now, in_flight))
+        if in_flight > 0:
+            self.last_request = now
+        while self.samples and self.samples[0][0] < now - self.policy.stable_window_s:
+            self.samples.popleft()
+
+    def _average(self, now: float, window: float) -> float:
+        values = [v for t, v in self.samples if t >= now - window]
+        return sum(values) / len(values) if values else 0.0
+
+    def decide(self, now: float, current: int) -> int:
+        """The replicas to run from `now` on, given `current`."""
+        p = self.policy
+        stable = math.ceil(self._average(now, p.stable_window_s) / p.target - 1e-9)
+        panic = math.ceil(self._average(now, p.panic_window_s) / p.target - 1e-9)
+        if (current > 0 and panic >= p.panic_threshold * current) or (current == 0 and panic > 0):
+            self.panic_until = now + p.stable_window_s
+        wanted = max(stable, panic) if now < self.panic_until else stable
+        if now - self.last_request < p.scale_to_zero_delay_s:
+            wanted = max(wanted, 1)  # the last replica stays while requests came recently
+        wanted = min(p.max_replicas, max(p.min_replicas, wanted))
+        self.proposals.append((now, wanted))
+        horizon = max(p.upscale_delay_s, p.downscale_delay_s)
+        while self.proposals and self.proposals[0][0] < now - horizon:
+            self.proposals.popleft()
+        if wanted > current:
+            # up: once every proposal of the last upscale_delay_s asked for more; in panic, at once
+            recent = [n for t, n in self.proposals if t >= now - p.upscale_delay_s]
+            return wanted if now < self.panic_until or min(recent) > current else current
+        if wanted < current:
+            if wanted == 0:
+                return 0  # scale_to_zero_delay_s without a request is the last replica's own delay
+            if now < self.panic_until:
+                return current  # no scaling down while a burst is in the stable window
+            recent = [n for t, n in self.proposals if t >= now - p.downscale_delay_s]
+            if self.proposals[0][0] > now - p.downscale_delay_s:
+                return current  # not yet a whole delay of proposals
+            return max(recent)
+        return current
