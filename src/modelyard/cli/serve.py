@@ -247,6 +247,13 @@ def serve(
         bool,
         typer.Option(help="Tally each version's traffic against its reference profile (GET .../drift, /metrics)."),
     ] = True,
+    idle_unload: Annotated[
+        float | None,
+        typer.Option(
+            metavar="SECONDS",
+            help="Unload a version nobody called for this long; the next request loads it again and waits for it.",
+        ),
+    ] = None,
     shadow: Annotated[
         str | None,
         typer.Option(
@@ -282,6 +289,10 @@ def serve(
     spec.allow_trusted_loads = spec.allow_trusted_loads or allow_trusted_loads
     spec.access_log = spec.access_log or access_log
     spec.drift = drift
+    if idle_unload is not None:
+        if not idle_unload > 0:
+            raise InvalidArgument(f"--idle-unload {idle_unload:g}: give the seconds without a request, above 0")
+        spec.idle_unload_s = idle_unload
     from modelyard.server.models.limits import MODES
 
     if input_checks not in MODES:

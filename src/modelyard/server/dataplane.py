@@ -99,6 +99,10 @@ class DataPlane:
         return model.batcher is not None
 
     async def infer(self, name: str, version: str | None, request: InferRequest) -> InferResponse:
+        if self.manager.parked and (woke := await self._wake(name, version)) is not None:
+            response = await self.infer(name, version, request)  # loaded again: the common path
+            self.model(name, version).stats.record_cold_start(time.perf_counter() - woke)
+            return response
         experiments, experiment = self.experiments, None
         if experiments is not None:
             model, experiment = experiments.route(name, version, request)
@@ -124,6 +128,20 @@ class DataPlane:
             experiments.answered(experiment, model, failed=False)
             experiments.shadow(experiment, name, request, response, recorded=traffic is not None)
         return response
+
+    def check_model(self, name: str, version: str | None = None) -> None:
+        """NotFound unless the model is loaded, or idle-unloaded and loaded again by a request (`infer`)."""
+        if not (self.manager.parked and self.manager.parked_key(name, version) is not None):
+            self.model(name, version)
+
+    async def _wake(self, name: str, version: str | None) -> float | None:
+        """Load the idle-unloaded version a request means (`serve --idle-unload`), the request waiting for it;
+        the time it started, for the request that started it (its answer completes the cold start)."""
+        key = self.manager.parked_key(name, version)
+        if key is None:
+            return None
+        started = time.perf_counter()
+        return started if await self.manager.wake(key) else None
 
     def model_drift(self, name: str, version: str | None = None) -> dict[str, Any]:
         """The version's traffic since it was loaded, summed over every worker, against its reference profile."""

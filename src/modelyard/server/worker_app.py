@@ -32,7 +32,7 @@ log = logging.getLogger("modelyard.server")
 def build_app(spec: ServeSpec, telemetry_dir: Path | None = None, spec_file: SpecFile | None = None) -> RestApp:
     """`telemetry_dir`: where the workers of one server leave their statistics for each other; `spec_file`: the
     spec on disk, watched for changes (the registry moving an alias, a load on another worker)."""
-    manager = ModelManager(workers=spec.workers, drain_timeout_s=spec.drain_timeout_s)
+    manager = ModelManager(workers=spec.workers, drain_timeout_s=spec.drain_timeout_s, idle_unload_s=spec.idle_unload_s)
     manager.expected.update((s.name, s.version) for s in spec.models if s.loaded)  # ready once all are loaded
     files = SnapshotFiles(telemetry_dir) if telemetry_dir else None
     control = ModelControl(manager, spec, spec_file)
@@ -81,6 +81,7 @@ class Lifecycle:
         self.dataplane = dataplane
         self.control = control
         self.grpc: Any = None
+        self.parking: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         started = time.perf_counter()
@@ -96,10 +97,21 @@ class Lifecycle:
         if self.dataplane.traffic is not None:
             self.dataplane.traffic.start()
         self.control.watch()
+        if self.spec.idle_unload_s:
+            self.parking = asyncio.create_task(self._park(self.spec.idle_unload_s))
         settle_heap()
         log.info("%d model(s) loaded and warmed up in %.2f s", len(self.spec.models), time.perf_counter() - started)
 
+    async def _park(self, idle_s: float) -> None:
+        """Every quarter of the idle time (at most a second): unload the versions idle that long."""
+        manager = self.dataplane.manager
+        while True:
+            await asyncio.sleep(min(1.0, idle_s / 4))
+            await manager.park_idle(time.monotonic())
+
     async def stop(self) -> None:
+        if self.parking is not None:
+            self.parking.cancel()
         await self.control.stop()
         if self.dataplane.experiments is not None:
             await self.dataplane.experiments.drain()

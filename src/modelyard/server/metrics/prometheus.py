@@ -11,7 +11,13 @@ from typing import Any
 
 import psutil
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
 
 from modelyard.server.metrics.snapshots import (
     BATCH_SIZES,
@@ -157,13 +163,18 @@ class ServerCollector:
         violations = CounterMetricFamily("modelyard_input_violations", "Inputs outside what the version's reference "
                                          "saw, by feature and rule (range, missing, domain).",
                                          labels=[*labels, "feature", "rule"])  # fmt: skip
+        cold = SummaryMetricFamily("modelyard_cold_start_seconds", "Loads from zero on a request (serve "
+                                   "--idle-unload), from the request to its answer.", labels=labels)  # fmt: skip
         for model in model_entries(snapshot):
+            if model.get("cold_starts"):
+                cold.add_metric([model["name"], model["version"]], model["cold_starts"], model["cold_start_seconds"])
             for feature, rules in sorted(model.get("violations", {}).items()):
                 for rule, count in sorted(rules.items()):
                     violations.add_metric([model["name"], model["version"], feature, rule], count)
         yield requests
         yield inferences
         yield violations
+        yield cold
         yield from gauges.values()
         yield from (family for family, _, _ in histograms)
         if self.drift is not None:

@@ -37,6 +37,8 @@ class ModelStats:
     queue_seconds: Histogram = field(default_factory=lambda: Histogram(SECONDS))
     compute_seconds: Histogram = field(default_factory=lambda: Histogram(SECONDS))
     batch_size: Histogram = field(default_factory=lambda: Histogram(BATCH_SIZES))
+    cold_starts: int = 0  # loads from zero on a request (`serve --idle-unload`)
+    cold_start_seconds: float = 0.0  # their time, from the request to its answer, summed
 
     def record_request(self, ns: int, ok: bool) -> None:
         (self.success if ok else self.fail).add(ns)
@@ -55,8 +57,14 @@ class ModelStats:
         self.batch_size.observe(rows)
         self.last_inference_ms = int(time.time() * 1000)
 
+    def record_cold_start(self, seconds: float) -> None:
+        self.cold_starts += 1
+        self.cold_start_seconds += seconds
+
     def snapshot(self) -> dict[str, Any]:
         return {
+            "cold_starts": self.cold_starts,
+            "cold_start_seconds": self.cold_start_seconds,
             "success": self.success.to_dict(),
             "fail": self.fail.to_dict(),
             "queue": self.queue.to_dict(),

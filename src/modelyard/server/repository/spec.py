@@ -93,6 +93,7 @@ class ServeSpec(BaseModel):
     grpc_port: int = 0  # 0: no gRPC
     max_body_bytes: int = 64 << 20
     drain_timeout_s: float = 30.0
+    idle_unload_s: float | None = None  # unload a version idle this long; the next request loads it (scale to zero)
     worker_timeout_s: float = 30.0
     overrides: dict[str, Any] = Field(default_factory=dict)
     max_head_bytes: int = 64 << 10  # a request's line and headers (431 past it)

@@ -192,7 +192,7 @@ class RestApp:
     async def _infer(
         self, scope: Scope, receive: Receive, name: str, version: str | None
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
-        self.dataplane.model(name, version)  # 404 before reading a large body
+        self.dataplane.check_model(name, version)  # 404 before reading a large body
         body = await self._read_body(scope, receive)
         raw_length = _header(scope, HEADER_LENGTH)
         header_length = None
