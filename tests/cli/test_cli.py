@@ -101,7 +101,7 @@ def test_package_then_register_sklearn_warns_about_pickles(
         (["alias", "set", "fraud@staging"], 2, "expected alias set NAME@ALIAS VERSION"),
         (["alias", "set", "fraud@staging", "two"], 2, "version: expected a version number, got 'two'"),
         (["models", "show"], 2, "models show: missing argument 'REF' (see modelyard models show --help)"),
-        (["serve", "--workers", "0"], 2, "serve: invalid value for '--workers'"),
+        (["serve", "--workers", "0"], 2, "--workers 0: give at least 1 worker"),
         (["serve", "--bogus"], 2, "serve: no such option: --bogus"),
         (["models", "update", "fraud"], 2, "nothing to change"),
         (["serve", "frod.onnx", "--name", "fraud"], 3, "no such file or folder: frod.onnx"),

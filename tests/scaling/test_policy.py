@@ -90,3 +90,20 @@ def test_the_card_gives_the_capacity_and_refuses_an_unreachable_target() -> None
     reachable(0.5, {"cpu_at_capacity": 0.6})
     with pytest.raises(InvalidArgument, match="a CPU target of 70% is never reached"):
         reachable(0.7, {"cpu_at_capacity": 0.6})
+
+
+def test_delays_hold_on_a_clock_whose_ticks_drift() -> None:
+    """A supervisor looks about once a second, never exactly: the delays must still end (they once did not)."""
+    scaler = Autoscaler(Policy(capacity=1, target_ratio=1.0, stable_window_s=2, panic_window_s=0.2,
+                               downscale_delay_s=2, max_replicas=4))  # fmt: skip
+    now, current = 0.0, 1
+    for _ in range(10):
+        now += 1.013
+        scaler.observe(now, 3.0)
+        current = scaler.decide(now, current)
+    assert current == 3
+    for _ in range(12):
+        now += 1.013
+        scaler.observe(now, 0.0)
+        current = scaler.decide(now, current)
+    assert current == 1

@@ -12,7 +12,14 @@ import orjson
 import typer
 
 from modelyard.cli.render import out
-from modelyard.cli.serve_options import check_control, tls_fields, traffic_link, with_experiment
+from modelyard.cli.serve_options import (
+    check_control,
+    scaling_spec,
+    tls_fields,
+    traffic_link,
+    with_experiment,
+    worker_range,
+)
 from modelyard.cli.state import CliState, state
 from modelyard.errors import InvalidArgument
 from modelyard.runtimes import example_from_signature
@@ -130,7 +137,9 @@ def start_server(
     check_control(host, spec, allow_open_control or s.settings.server.allow_open_control)
     for model in spec.models:
         model.overrides.update(changes)
-    spec = spec.model_copy(update={"workers": workers, "host": host, "http_port": port, "overrides": changes})
+    # each worker's runtimes share the cores with as many workers as may run (serve --workers MIN..MAX)
+    shares = spec.scaling.max_workers if spec.scaling is not None else workers
+    spec = spec.model_copy(update={"workers": shares, "host": host, "http_port": port, "overrides": changes})
     for taken in (port, spec.grpc_port):  # before the banner: its URLs would reach whoever holds the port
         listeners.check_free(host, taken)
     path = spec.write(s.settings.home_dir / "run" / f"serve-{port}-{os.getpid()}.json")
@@ -180,7 +189,23 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
     http_port: Annotated[int | None, typer.Option(help="HTTP port (default 8000).")] = None,
     grpc_port: Annotated[int | None, typer.Option(help="gRPC port (default 8001; 0 turns gRPC off).")] = None,
-    workers: Annotated[int | None, typer.Option(min=1, help="HTTP worker processes (default 1).")] = None,
+    workers: Annotated[
+        str | None,
+        typer.Option(
+            metavar="N|MIN..MAX",
+            help="HTTP worker processes (default 1); MIN..MAX scales them on in-flight requests over --capacity.",
+        ),
+    ] = None,
+    capacity: Annotated[
+        float | None,
+        typer.Option(help="In-flight requests one worker carries at the budget (default: the performance card's)."),
+    ] = None,
+    scale_window: Annotated[
+        float, typer.Option(metavar="SECONDS", help="--workers MIN..MAX: the window in-flight requests average over.")
+    ] = 60.0,
+    scale_down_delay: Annotated[
+        float, typer.Option(metavar="SECONDS", help="--workers MIN..MAX: how long fewer workers must do first.")
+    ] = 30.0,
     max_batch_size: Annotated[int | None, typer.Option(min=0, help="Override every model's max_batch_size.")] = None,
     max_queue_delay_us: Annotated[
         int | None,
@@ -305,12 +330,15 @@ def serve(
             spec = with_experiment(s, resolver, spec, mode, option, canary_key if mode == "canary" else None)
     if tls is not None:
         spec = spec.model_copy(update=tls)
+    low, high = worker_range(workers, server.workers)
+    if high > low:
+        spec.scaling = scaling_spec(s, specs, low, high, capacity, scale_window, scale_down_delay)
     start_server(
         s,
         spec,
         host or server.host,
         http_port if http_port is not None else server.http_port,
-        workers or server.workers,
+        low,
         overrides(max_batch_size, max_queue_delay_us, instances, intra_op_threads),
         allow_open_control=allow_open_control,
     )

@@ -10,7 +10,7 @@ from typing import Any
 
 from modelyard.cli.state import CliState
 from modelyard.errors import InvalidArgument
-from modelyard.server.repository.spec import ExperimentSpec, ServeSpec, TrafficLink
+from modelyard.server.repository.spec import ExperimentSpec, ScalingSpec, ServeSpec, SourceSpec, TrafficLink
 
 
 def with_experiment(s: CliState, resolver: Any, spec: ServeSpec, mode: str, option: str, key: str | None) -> ServeSpec:
@@ -101,3 +101,47 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False  # a name: it may resolve anywhere
+
+
+def worker_range(text: str | None, default: int) -> tuple[int, int]:
+    """`--workers 2` → (2, 2); `--workers 1..4` → (1, 4), scaled by the policy between them."""
+    if text is None:
+        return default, default
+    low, sep, high = text.partition("..")
+    try:
+        found = (int(low), int(high)) if sep else (int(low), int(low))
+    except ValueError:
+        raise InvalidArgument(f"--workers {text!r}: give a count (2) or MIN..MAX (1..4)") from None
+    if not sep and found[0] < 1:
+        raise InvalidArgument(f"--workers {text}: give at least 1 worker")
+    if found[0] < 1 or found[1] < found[0]:
+        raise InvalidArgument(f"--workers {text}: give MIN..MAX with 1 <= MIN <= MAX")
+    return found
+
+
+def scaling_spec(s: CliState, specs: list[SourceSpec], low: int, high: int, capacity: float | None, window_s: float,
+                 down_delay_s: float) -> ScalingSpec:  # fmt: skip
+    """The workers' scaling: on `--capacity`, else on the performance card of the one version served."""
+    if capacity is None:
+        capacity = _card_capacity(s, specs)
+    if not capacity > 0:
+        raise InvalidArgument(f"--capacity {capacity:g}: give the in-flight requests a worker carries, above 0")
+    if window_s <= 0 or down_delay_s < 0:
+        raise InvalidArgument("--scale-window must be above 0 and --scale-down-delay at least 0")
+    return ScalingSpec(min_workers=low, max_workers=high, capacity=capacity, stable_window_s=window_s,
+                       downscale_delay_s=down_delay_s)  # fmt: skip
+
+
+def _card_capacity(s: CliState, specs: list[SourceSpec]) -> float:
+    from_registry = [m for m in specs if m.followed]
+    if len(from_registry) != 1 or len(specs) != 1:
+        raise InvalidArgument(
+            "--workers MIN..MAX scales on a worker's capacity: give --capacity (in-flight requests a worker "
+            "carries), or serve one registry version with a performance card"
+        )
+    model = from_registry[0]
+    card = s.registry().get(f"{model.name}/{model.version}").perf_card
+    if not card or not card.get("concurrency"):
+        raise InvalidArgument(f"--workers MIN..MAX: {model.name}/{model.version} has no performance card (run "
+                              f"modelyard profile {model.name}/{model.version}), or give --capacity")  # fmt: skip
+    return float(card["concurrency"])

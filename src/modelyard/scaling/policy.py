@@ -110,19 +110,27 @@ class Autoscaler:
         wanted = min(p.max_replicas, max(p.min_replicas, wanted))
         self.proposals.append((now, wanted))
         horizon = max(p.upscale_delay_s, p.downscale_delay_s)
-        while self.proposals and self.proposals[0][0] < now - horizon:
-            self.proposals.popleft()
+        while len(self.proposals) > 1 and self.proposals[1][0] <= now - horizon:
+            self.proposals.popleft()  # the newest proposal at least a horizon old stays: it covers the window
         if wanted > current:
             # up: once every proposal of the last upscale_delay_s asked for more; in panic, at once
-            recent = [n for t, n in self.proposals if t >= now - p.upscale_delay_s]
-            return wanted if now < self.panic_until or min(recent) > current else current
+            held = self._held(now, p.upscale_delay_s)
+            return wanted if now < self.panic_until or (held is not None and min(held) > current) else current
         if wanted < current:
             if wanted == 0:
                 return 0  # scale_to_zero_delay_s without a request is the last replica's own delay
             if now < self.panic_until:
                 return current  # no scaling down while a burst is in the stable window
-            recent = [n for t, n in self.proposals if t >= now - p.downscale_delay_s]
-            if self.proposals[0][0] > now - p.downscale_delay_s:
-                return current  # not yet a whole delay of proposals
-            return max(recent)
+            held = self._held(now, p.downscale_delay_s)
+            return current if held is None else min(current, max(held))
         return current
+
+    def _held(self, now: float, delay: float) -> list[int] | None:
+        """The proposals of the last `delay` seconds and the one in force when they began; None when the policy
+        has not proposed for that long yet (ticks never fall exactly a delay apart on a real clock)."""
+        if delay <= 0:
+            return [self.proposals[-1][1]]
+        covering = [n for t, n in self.proposals if t <= now - delay]
+        if not covering:
+            return None
+        return [covering[-1], *(n for t, n in self.proposals if t > now - delay)]

@@ -6,7 +6,8 @@ second, at least every 5 s; a worker's exit wakes it at once): a stop signal (SI
 goes to every worker, which drains; a worker that dies otherwise is replaced; one whose event loop has not written
 its heartbeat (its telemetry file, every second) for `worker_timeout_s` is killed and replaced; one that could not
 start (exit status 3: its app failed its startup) stops the server with that status, since its replacement would
-fail the same way.
+fail the same way. Under `serve --workers MIN..MAX` it also adds a worker, or drains one and lets it go, as the
+scaling policy asks (scaler.py); a worker let go is not replaced.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 
 from modelyard.server.process.common import module_argv, spec_fields, start_follower, stop_follower, telemetry_dir
+from modelyard.server.process.scaler import WorkerScaler
 
 STOPPING = (signal.SIGINT, signal.SIGTERM)
 STARTUP_FAILED = 3  # uvicorn's status for an app whose startup failed: stop rather than restart it forever
@@ -43,6 +45,8 @@ class Supervisor:
     timeout_s: float = 30.0  # a worker's heartbeat older than this: its event loop is stuck
     stop_signal: int | None = None
     status: int = 0
+    scaler: WorkerScaler | None = None  # serve --workers MIN..MAX
+    retiring: set[int] = field(default_factory=set)  # let go by the scaler: draining, not to be replaced
 
     def run(self) -> int:
         signal.pthread_sigmask(signal.SIG_BLOCK, WAITED)  # already, when prefork.serve execs into this
@@ -55,6 +59,7 @@ class Supervisor:
             self.reap()
             if self.stop_signal is None:
                 self.kill_hung()
+                self.autoscale(time.monotonic())
             if time.monotonic() > deadline:
                 self.signal_all(signal.SIGKILL)
         return self.status
@@ -62,7 +67,26 @@ class Supervisor:
     @property
     def look_s(self) -> float:
         """How long it sleeps when no signal comes: a hung worker is found within a quarter of the timeout."""
-        return 1.0 if self.stop_signal is not None else min(5.0, max(1.0, self.timeout_s / 4))
+        if self.stop_signal is not None or self.scaler is not None:
+            return 1.0  # the workers' snapshots come each second: the scaler looks as often
+        return min(5.0, max(1.0, self.timeout_s / 4))
+
+    def autoscale(self, now: float) -> None:
+        """Start workers, or let the newest go (SIGTERM: each drains its requests first), to the count the
+        scaling policy asks for."""
+        if self.scaler is None:
+            return
+        active = [pid for pid in self.workers if pid not in self.retiring]
+        wanted = self.scaler.wanted(active, now)
+        if wanted is None or wanted == len(active):
+            return
+        sys.stderr.write(f"modelyard: {len(active)} worker(s), the load asks for {wanted}\n")
+        for _ in range(wanted - len(active)):
+            self.workers[self.replace()] = time.monotonic()
+        for pid in sorted(active, key=lambda p: self.workers[p], reverse=True)[: max(0, len(active) - wanted)]:
+            self.retiring.add(pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
 
     def stop(self, signum: int, status: int = 0) -> None:
         self.stop_signal, self.status = signum, status
@@ -94,7 +118,8 @@ class Supervisor:
                 continue
             started = self.workers.pop(pid)
             (telemetry_dir(self.spec_file) / f"{pid}.json").unlink(missing_ok=True)  # its numbers went with it
-            if self.stop_signal is not None:
+            if self.stop_signal is not None or pid in self.retiring:
+                self.retiring.discard(pid)
                 continue
             code = os.waitstatus_to_exitcode(status)
             if code == STARTUP_FAILED:
@@ -119,9 +144,15 @@ def describe(code: int) -> str:
 def main(argv: list[str]) -> int:
     spec_file, host, port, drain_s, pids = argv
     now = time.monotonic()
-    timeout_s = float(spec_fields(spec_file).get("worker_timeout_s", 30.0))
+    fields = spec_fields(spec_file)
+    timeout_s = float(fields.get("worker_timeout_s", 30.0))
     workers = {int(p): now for p in pids.split(",")}
     supervisor = Supervisor(spec_file, host, int(port), int(drain_s), workers, timeout_s)
+    if fields.get("scaling"):
+        from modelyard.scaling.policy import Autoscaler
+        from modelyard.server.process.scaler import policy_of
+
+        supervisor.scaler = WorkerScaler(telemetry_dir(spec_file), Autoscaler(policy_of(fields["scaling"])))
     follower = start_follower(spec_file)
     try:
         return supervisor.run()

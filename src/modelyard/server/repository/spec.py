@@ -68,6 +68,17 @@ class TrafficLink(BaseModel):
     file_s: float = 60.0
 
 
+class ScalingSpec(BaseModel):
+    """`serve --workers MIN..MAX`: the workers the supervisor runs, on in-flight requests over what one carries."""
+
+    min_workers: int = Field(ge=1)
+    max_workers: int = Field(ge=1)
+    capacity: float = Field(gt=0)  # in-flight requests a worker carries at the latency budget (the card's)
+    target_ratio: float = Field(default=0.7, gt=0, le=1)
+    stable_window_s: float = Field(default=60.0, gt=0)
+    downscale_delay_s: float = Field(default=30.0, ge=0)
+
+
 class ExperimentSpec(BaseModel):
     """A candidate served beside the baseline's alias: shadowed, or answering a share (server/experiments.py)."""
 
@@ -94,6 +105,7 @@ class ServeSpec(BaseModel):
     max_body_bytes: int = 64 << 20
     drain_timeout_s: float = 30.0
     idle_unload_s: float | None = None  # unload a version idle this long; the next request loads it (scale to zero)
+    scaling: ScalingSpec | None = None  # serve --workers MIN..MAX
     worker_timeout_s: float = 30.0
     overrides: dict[str, Any] = Field(default_factory=dict)
     max_head_bytes: int = 64 << 10  # a request's line and headers (431 past it)
