@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "batch": ("modelyard.cli.batch", "batch", False),
     "jobs": ("modelyard.cli.batch", "jobs", False),
     "autoscale": ("modelyard.cli.autoscale", "app", True),
+    "deploy": ("modelyard.cli.deploy", "app", True),
     "servers": ("modelyard.cli.servers", "servers", False),
     "gc": ("modelyard.cli.gc", "gc", False),
     "bench": ("modelyard.cli.bench", "bench", False),

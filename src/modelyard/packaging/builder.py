@@ -35,6 +35,7 @@ _SUFFIXES: dict[str, Format] = {
     ".pth": "torchscript",
     ".torchscript": "torchscript",
 }
+MODEL_FILES = frozenset(_SUFFIXES)  # the suffixes of the model files a package can be built from
 
 
 def detect_format(source: Path, python_class: str | None = None) -> Format:

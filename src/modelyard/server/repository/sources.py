@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelyard.errors import InvalidArgument, NotFound
 from modelyard.manifest import read_manifest
-from modelyard.packaging.builder import build_package, is_package
+from modelyard.packaging.builder import MODEL_FILES, build_package, is_package
 from modelyard.packaging.digest import file_sha256
 from modelyard.packaging.importers import from_triton_version, triton_versions
 from modelyard.server.repository.spec import FollowRule, SourceSpec
@@ -150,6 +150,9 @@ class SourceResolver:
             return [s for p in packages for s in self._local(p, None, None)]
         found = list(triton_versions(path))
         if not found:
+            files = [p for p in path.iterdir() if p.is_file() and p.suffix.lower() in MODEL_FILES]
+            if len(files) == 1:  # KServe's storage initializer leaves the model file alone in /mnt/models
+                return [self._package_file(files[0], name)]
             raise InvalidArgument(f"{path}: not a model file, a package, a folder of packages or a Triton repository")
         return [self._package_triton(path, *item) for item in _by_policy(found, policy)]
 
