@@ -74,6 +74,10 @@ def test_the_command(tmp_path: Path) -> None:
         (("--capacity", "32"), "--capacity and --throughput"),
         (("--capacity", "32", "--throughput", "400", "--budget-ms", "100", "--replicas", "3..1"), "--replicas 3..1"),
         (("--capacity", "32", "--throughput", "400"), "--budget-ms"),
+        (
+            ("--capacity", "32", "--throughput", "400", "--budget-ms", "100", "--target-ratio", "1.2"),
+            "is never reached there",
+        ),
     ]:
         assert_one_line_error(run_cli(tmp_path, "autoscale", "simulate", "--trace", "spike", *args, ok=False), 2,
                               text)  # fmt: skip

@@ -40,9 +40,15 @@ class Policy:
     def __post_init__(self) -> None:
         if not self.capacity > 0:
             raise InvalidArgument(f"capacity {self.capacity:g}: a replica must carry more than 0 requests")
-        if not 0 < self.target_ratio <= 1:
-            raise InvalidArgument(f"target ratio {self.target_ratio:g}: give a share of the capacity, above 0 and "
-                                  "at most 1")  # fmt: skip
+        if self.target_ratio > 1:
+            # the reachability check: the capacity is the most a replica carries within the latency budget (the
+            # card's concurrency), so a target above it is never reached there, as a 70 % CPU rule never fires
+            # on a server that tops out at 60 %; the replicas would sit over budget, never scaled out
+            raise InvalidArgument(f"target ratio {self.target_ratio:g}: a replica carries at most {self.capacity:g} "
+                                  f"in flight within its latency budget (its capacity); a target of "
+                                  f"{self.target:g} is never reached there; give a ratio of at most 1")  # fmt: skip
+        if not self.target_ratio > 0:
+            raise InvalidArgument(f"target ratio {self.target_ratio:g}: give a share of the capacity above 0")
         if not 0 <= self.min_replicas <= self.max_replicas or self.max_replicas < 1:
             raise InvalidArgument(f"replicas {self.min_replicas}..{self.max_replicas}: give MIN..MAX with "
                                   "0 <= MIN <= MAX and MAX >= 1")  # fmt: skip
@@ -62,16 +68,6 @@ def from_card(card: Mapping[str, Any], **options: Any) -> Policy:
         raise InvalidArgument("the performance card has no concurrency at the latency budget; run modelyard "
                               "profile again, or give --capacity")  # fmt: skip
     return Policy(capacity=float(concurrency), **options)
-
-
-def reachable(target_utilisation: float, card: Mapping[str, Any]) -> None:
-    """Refuse a utilisation target the model cannot reach by its own card: with the card's CPU at its capacity
-    below the target, a rule on that target never fires however many requests wait (the 60 %/70 % case)."""
-    reached = card.get("cpu_at_capacity")
-    if reached is not None and float(reached) < target_utilisation:
-        raise InvalidArgument(f"a CPU target of {target_utilisation:.0%} is never reached: the card's server ran "
-                              f"at {float(reached):.0%} CPU at its capacity; scale on in-flight requests "
-                              "(the card's concurrency) instead")  # fmt: skip
 
 
 @dataclass
