@@ -18,7 +18,7 @@ from modelyard.testing import assert_one_line_error, run_cli
 
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
 CRDS = Path(__file__).parent / "crds"
-CARD = {"concurrency": 32, "throughput_rps": 900.0, "memory_rss_mib": 300.0, "p99_budget_ms": 20,
+CARD = {"concurrency": 32, "throughput_rps": 900.0, "memory_rss_mib": 300.0, "p99_budget_ms": 20, "startup_s": 4.0,
         "config": {"max_batch_size": 16, "max_queue_delay_us": 500, "instances": 1, "intra_op_threads": 2},
         "serve_args": ["--max-batch-size", "16", "--instances", "1"]}  # fmt: skip
 
@@ -75,6 +75,7 @@ def test_the_manifests_validate_strictly_on_every_supported_version(home: Path, 
     assert container["args"][:2] == ["serve", "fraud@production"]
     assert "--max-batch-size" in container["args"]
     assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
+    assert container["startupProbe"]["periodSeconds"] * container["startupProbe"]["failureThreshold"] >= 3 * 4.0 + 10
     assert pod["terminationGracePeriodSeconds"] > 30  # the drain fits in the grace period
     trigger = docs["keda-scaledobject.yaml"]["spec"]["triggers"][0]["metadata"]
     assert trigger["threshold"] == "22.4"  # 32 in flight x 0.7

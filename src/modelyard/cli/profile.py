@@ -3,6 +3,7 @@ the version's performance card, and print the capacity an autoscaler should targ
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -21,21 +22,25 @@ if TYPE_CHECKING:
 
 def profile_config(
     model: str, config: Config, concurrencies: list[int], budget: float, windows: Windows
-) -> list[Level]:
-    """Serve MODEL with one configuration and ramp the load on it."""
+) -> tuple[list[Level], float]:
+    """Serve MODEL with one configuration and ramp the load on it; also how long the server took from its start
+    to ready (imports, load, warm-up: what a Kubernetes startup probe must allow, `deploy k8s`)."""
     from modelyard.bench.profile import ramp
     from modelyard.bench.runner import example_inputs, measure, target_for
     from modelyard.cli.bench import start_for
     from modelyard.testing import stop_server
 
+    started = time.perf_counter()
     server = start_for(model, config.serve_args(), config.env())
+    startup_s = time.perf_counter() - started
     try:
         import httpx
 
         index = httpx.post(f"{server.url}/v2/repository/index", timeout=10, trust_env=False).json()
         name = index[0]["name"]
         target = target_for(server.url, name, example_inputs(server.url, name))
-        return ramp(lambda c: measure(target, server.url, name, "closed", c, windows), concurrencies, budget)
+        levels = ramp(lambda c: measure(target, server.url, name, "closed", c, windows), concurrencies, budget)
+        return levels, startup_s
     finally:
         stop_server(server)
 
@@ -85,12 +90,15 @@ def profile(
     )
     windows = Windows(warmup_s=min(1.0, window_s), window_s=window_s, min_windows=3, max_windows=max_windows)
     ramp = parse_list(concurrency, "--concurrency", int, 1)
-    results = []
+    results, startups = [], {}
     for i, config in enumerate(configs, 1):
         out.print(f"[{i}/{len(configs)}] {config.label}")
-        results.append((config, profile_config(model, config, ramp, p99_ms, windows)))
+        levels, startups[config] = profile_config(model, config, ramp, p99_ms, windows)
+        results.append((config, levels))
     chosen = p.choose(results, p99_ms, min_throughput)
     card = p.perf_card(chosen[0], chosen[1], p99_ms, headroom) if chosen else None
+    if card is not None and chosen is not None:
+        card["startup_s"] = round(startups[chosen[0]], 2)
     written = write_outputs(results, p99_ms, out_dir, card, chosen, plot_title(model))
     out.print(results_table(results, p99_ms, chosen[0] if chosen else None))
     out.print("wrote " + ", ".join(str(w) for w in written))

@@ -35,7 +35,7 @@ class Target:
     max_replicas: int = 10
     memory_mib: float = 512.0  # the card's, or a default
     cpus: int = 1  # threads x instances of the card's configuration
-    load_s: float = 30.0  # how long a replica takes to load its models (the startup probe allows three times it)
+    load_s: float = 30.0  # start to ready, from the card (`profile` measures it); the startup probe allows 3x + 10 s
     drain_s: int = 30
     serve_args: tuple[str, ...] = ()
     prometheus: str = "http://prometheus-server.monitoring.svc:9090"
@@ -60,8 +60,9 @@ def target_from_card(name: str, ref: str, image: str, card: Mapping[str, Any] | 
     config = card.get("config") or {}
     memory = float(card.get("memory_rss_mib") or card.get("memory_mib") or 512.0)
     cpus = max(1, int(config.get("intra_op_threads") or 1) * int(config.get("instances") or 1))
+    load = float(card.get("startup_s") or Target.load_s)  # the profile's start-to-ready of that configuration
     return Target(name=_dns(name), model=name, ref=ref, image=image, capacity=float(capacity), memory_mib=memory,
-                  cpus=cpus, serve_args=tuple(card.get("serve_args") or ()), **options)  # fmt: skip
+                  cpus=cpus, load_s=load, serve_args=tuple(card.get("serve_args") or ()), **options)  # fmt: skip
 
 
 def _dns(name: str) -> str:
