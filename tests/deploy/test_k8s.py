@@ -89,6 +89,18 @@ def test_the_manifests_validate_strictly_on_every_supported_version(home: Path, 
     assert "gcc" not in dockerfile
 
 
+@pytest.mark.e2e
+def test_from_zero_the_keda_http_add_on_scales(home: Path, tmp_path: Path) -> None:
+    out = tmp_path / "k8s"
+    run_cli(home, "deploy", "k8s", "fraud@production", "--output", str(out), "--replicas", "0..4")
+    assert not (out / "keda-scaledobject.yaml").exists()  # Prometheus cannot wake a replica for a request
+    http = yaml.safe_load((out / "keda-http-scaledobject.yaml").read_text())
+    jsonschema.validate(http, _crd_schema("http.keda.sh_httpscaledobjects.yaml", "v1alpha1"))
+    assert http["spec"]["replicas"] == {"min": 0, "max": 4}
+    assert http["spec"]["scalingMetric"]["concurrency"]["targetValue"] == 22  # 32 in flight x 0.7
+    assert http["spec"]["scaleTargetRef"]["service"] == "fraud-modelyard"
+
+
 def test_a_bad_manifest_is_caught_by_the_validation(home: Path, tmp_path: Path) -> None:
     """The check can fail: a field the schema does not have, in the Deployment and in the KEDA resource."""
     from modelyard.deploy.k8s import Target, deployment, scaled_object
@@ -109,7 +121,7 @@ def test_bad_input_is_one_line(home: Path, tmp_path: Path) -> None:
     for args, text in [
         (("fraud@production", "--k8s-version", "1.12"), "--k8s-version 1.12"),
         (("plain/1",), "no performance card"),
-        (("fraud@production", "--replicas", "0..3"), "--replicas 0..3"),
+        (("fraud@production", "--replicas", "3..1"), "--replicas 3..1"),
     ]:
         proc = run_cli(home, "deploy", "k8s", *args, "--output", str(tmp_path / "never"), ok=False)
         assert_one_line_error(proc, 2, text)

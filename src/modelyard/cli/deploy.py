@@ -26,7 +26,9 @@ def k8s(
     capacity: Annotated[
         float | None, typer.Option(help="In-flight requests a replica carries (default: the card's).")
     ] = None,
-    replicas: Annotated[str, typer.Option(help="MIN..MAX replicas.")] = "1..10",
+    replicas: Annotated[
+        str, typer.Option(help="MIN..MAX replicas; MIN 0 scales to zero through the KEDA HTTP add-on.")
+    ] = "1..10",
     target_ratio: Annotated[float, typer.Option(help="The share of the capacity a replica is asked to carry.")] = 0.7,
     prometheus: Annotated[
         str, typer.Option(help="Where KEDA queries the servers' metrics.")
@@ -38,7 +40,7 @@ def k8s(
     from modelyard.deploy.k8s import check_version, dockerfile, manifests, target_from_card
 
     version = check_version(k8s_version)
-    low, high = parse_replicas(replicas, minimum=1)
+    low, high = parse_replicas(replicas)
     found = state(ctx).registry().get(ref)
     target = target_from_card(found.name, ref, image or f"modelyard:{__version__}", found.perf_card, capacity,
                               target_ratio=target_ratio, min_replicas=low, max_replicas=high,

@@ -161,6 +161,18 @@ def scaled_object(t: Target) -> dict[str, Any]:
                          "threshold": f"{t.capacity * t.target_ratio:g}"}}]}}  # fmt: skip
 
 
+def http_scaled_object(t: Target) -> dict[str, Any]:
+    """Scale to zero: the KEDA HTTP add-on's interceptor holds the first request while a replica starts (the
+    startup the card measured), and scales on the requests in flight per replica, as above."""
+    return {"apiVersion": "http.keda.sh/v1alpha1", "kind": "HTTPScaledObject",
+            "metadata": {"name": f"{t.name}-modelyard", "labels": _labels(t)},
+            "spec": {"scaleTargetRef": {"name": f"{t.name}-modelyard", "kind": "Deployment", "apiVersion": "apps/v1",
+                                        "service": f"{t.name}-modelyard", "port": HTTP_PORT},
+                     "replicas": {"min": 0, "max": t.max_replicas},
+                     "scalingMetric": {"concurrency": {"targetValue": max(1, math.floor(t.capacity * t.target_ratio))}},
+                     "scaledownPeriod": 300}}  # fmt: skip
+
+
 def hpa(t: Target) -> dict[str, Any]:
     """For clusters without KEDA: an HPA v2 on the per-pod in-flight metric (the Prometheus adapter's rule in the
     README names it `modelyard_requests_in_flight`)."""
@@ -206,7 +218,13 @@ CMD ["--help"]
 
 
 def manifests(t: Target) -> dict[str, dict[str, Any]]:
-    """File name → manifest."""
-    return {"deployment.yaml": deployment(t), "service.yaml": service(t), "pdb.yaml": disruption_budget(t),
-            "keda-scaledobject.yaml": scaled_object(t), "hpa.yaml": hpa(t),
-            "kserve-clusterservingruntime.yaml": serving_runtime(t)}  # fmt: skip
+    """File name → manifest. With a minimum of 0 replicas the KEDA HTTP add-on scales (to zero), not the
+    ScaledObject on Prometheus, which cannot wake a replica for a request nobody is there to count."""
+    found = {"deployment.yaml": deployment(t), "service.yaml": service(t), "pdb.yaml": disruption_budget(t)}
+    if t.min_replicas == 0:
+        found["keda-http-scaledobject.yaml"] = http_scaled_object(t)
+    else:
+        found["keda-scaledobject.yaml"] = scaled_object(t)
+    found["hpa.yaml"] = hpa(t)
+    found["kserve-clusterservingruntime.yaml"] = serving_runtime(t)
+    return found
