@@ -8,6 +8,7 @@ import json
 import time
 from pathlib import Path
 
+import httpx
 import numpy as np
 import psutil
 import pytest
@@ -62,13 +63,26 @@ def _workers(server_pid: int) -> int:
 
 
 @pytest.mark.e2e
-def test_a_worker_is_added_under_load_and_let_go_after(tmp_path: Path) -> None:
+def test_a_worker_is_added_under_load_let_go_after_and_the_model_answers_from_zero(tmp_path: Path) -> None:
+    """What the README promises of `serve --workers 1..2 --idle-unload`: a worker added under load and let go
+    after it, the model unloaded when idle and answered again from zero, no request failing in either."""
     (tmp_path / "slow.py").write_text(SLOW)
     build_package(
         tmp_path / "slow.py", tmp_path / "slow", python_class="Slow", example={"x": np.ones((1, 4), np.float32)}
     )
-    server = start_server([str(tmp_path / "slow"), "--workers", "1..2", "--capacity", "1", "--scale-window", "2",
-                           "--scale-down-delay", "2"], tmp_path / "home", tmp_path / "log")  # fmt: skip
+    args = [
+        "--workers",
+        "1..2",
+        "--capacity",
+        "1",
+        "--scale-window",
+        "2",
+        "--scale-down-delay",
+        "2",
+        "--idle-unload",
+        "3",
+    ]
+    server = start_server([str(tmp_path / "slow"), *args], tmp_path / "home", tmp_path / "log")
     try:
         assert _workers(server.process.pid) == 1
         failures: list[str] = []
@@ -84,9 +98,23 @@ def test_a_worker_is_added_under_load_and_let_go_after(tmp_path: Path) -> None:
 
         asyncio.run(scenario())
         wait_until(lambda: _workers(server.process.pid) == 1, 30, 0.2, "the worker let go")
+        unloaded = 'modelyard_model_loaded{model="slow",version="1"} 0.0'
+        wait_until(lambda: unloaded in httpx.get(f"{server.url}/metrics", timeout=5).text, 30, 0.2, "unloaded")
+        before = len(answered)
+
+        async def from_zero() -> None:
+            stop = asyncio.Event()
+            load = [asyncio.create_task(_load(server.url, stop, failures, answered)) for _ in range(4)]
+            await asyncio.to_thread(wait_until, lambda: len(answered) >= before + 8, 30, 0.1, "answered from zero")
+            stop.set()
+            await asyncio.gather(*load)
+
+        asyncio.run(from_zero())
         assert failures == []
         assert len(answered) > 40
-        assert "the load asks for 2" in (tmp_path / "log").read_text()
+        log = (tmp_path / "log").read_text()
+        assert "the load asks for 2" in log
+        assert "unloaded after" in log
     finally:
         stop_server(server)
 
