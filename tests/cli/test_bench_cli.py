@@ -51,6 +51,7 @@ def test_profile_records_the_card_and_prints_the_capacity(tmp_path: Path, mlp_pa
     assert card == document["recommended"]
     assert card["capacity_rps"] == pytest.approx(card["throughput_rps"] * 0.7, abs=0.2)
     assert 0 < card["memory_mib"] <= card["memory_rss_mib"]
+    assert 0 < card["cold_start_s"] < card["startup_s"]  # from zero in a running server: a load, not a start
     assert 0 < card["startup_s"] < 120  # start to ready of the chosen configuration (deploy k8s sizes probes by it)
     assert "kind: ScaledObject" in proc.stdout
     assert f'threshold: "{int(card["capacity_rps"])}"' in proc.stdout

@@ -45,6 +45,36 @@ def profile_config(
         stop_server(server)
 
 
+def cold_start(model: str, config: Config, rounds: int = 3) -> float:
+    """The first response from zero of `serve --idle-unload` under `config`: the version unloaded, then one request
+    (its load, warm-up and answer), the median of `rounds`."""
+    import httpx
+
+    from modelyard.bench.runner import example_inputs
+    from modelyard.cli.bench import start_for
+    from modelyard.client import Client
+    from modelyard.testing import stop_server, wait_until
+
+    server = start_for(model, [*config.serve_args(), "--idle-unload", "1"], config.env())
+    try:
+        name = httpx.post(f"{server.url}/v2/repository/index", timeout=10, trust_env=False).json()[0]["name"]
+        inputs = example_inputs(server.url, name)
+        unloaded = f'modelyard_model_loaded{{model="{name}",'
+        seconds = []
+        with Client(server.url, timeout_s=60) as client:
+            client.infer(name, inputs)
+            for _ in range(rounds):
+                wait_until(lambda: any(line.startswith(unloaded) and line.endswith(" 0.0") for line in
+                                       httpx.get(f"{server.url}/metrics", timeout=5).text.splitlines()),
+                           timeout_s=30, what="the version unloaded")  # fmt: skip
+                started = time.perf_counter()
+                client.infer(name, inputs)
+                seconds.append(time.perf_counter() - started)
+        return sorted(seconds)[len(seconds) // 2]
+    finally:
+        stop_server(server)
+
+
 def record_card(s: CliState, model: str, card: dict[str, Any]) -> str | None:
     """The card goes on the registry version MODEL names; None when MODEL is a file or folder."""
     if Path(model).exists():
@@ -99,6 +129,7 @@ def profile(
     card = p.perf_card(chosen[0], chosen[1], p99_ms, headroom) if chosen else None
     if card is not None and chosen is not None:
         card["startup_s"] = round(startups[chosen[0]], 2)
+        card["cold_start_s"] = round(cold_start(model, chosen[0]), 4)  # serve --idle-unload's first response
     written = write_outputs(results, p99_ms, out_dir, card, chosen, plot_title(model))
     out.print(results_table(results, p99_ms, chosen[0] if chosen else None))
     out.print("wrote " + ", ".join(str(w) for w in written))
@@ -176,6 +207,9 @@ def report(model: str, config: Config, card: dict[str, Any], recorded: str | Non
     out.print(
         f"capacity:    {card['capacity_rps']:,} req/s per server (throughput within the budget x {card['headroom']})"
     )
+    if "startup_s" in card:
+        out.print(f"start:       {card['startup_s']} s to ready; a first response from zero in "
+                  f"{card['cold_start_s'] * 1000:.0f} ms (serve --idle-unload)")  # fmt: skip
     if recorded:
         out.print(f"performance card recorded on {recorded}")
     name = model.removeprefix("models:/").partition("@")[0].partition("/")[0]
