@@ -149,3 +149,27 @@ def test_bad_input_is_one_line_and_stores_nothing(home: Path, tmp_path: Path) ->
         assert stored is not None
         assert stored.rows == 20_000  # still the one registered with it
         assert [m.name for m in registry.list_models().items] == ["fraud"]  # the failed registration left nothing
+
+
+def test_a_canary_is_judged_against_production_over_the_same_span(home: Path) -> None:
+    """`serve --canary` answers a share with version 2; `drift --canary 2` compares what it answered with what
+    production answered at the same time: the same callers' inputs (no drift), another model's outputs."""
+    server = start_server(["fraud@production", "--canary", "fraud/2:50%", "--log-sample", "1", "--grpc-port", "0"],
+                          home)  # fmt: skip
+    rng = np.random.default_rng(5)
+    try:
+        with Client(server.url) as client:
+            for _ in range(600):
+                client.infer("fraud@production", {"x": rng.normal(size=(1, 4)).astype(np.float32)})
+    finally:
+        stop_server(server)
+    report = drifted(home, "fraud@production", "--canary", "2", "--since", "5m", code=10)
+    (window,) = report["windows"]
+    assert window["version"] == 2
+    assert 200 <= window["rows"] <= 400  # half of 600, give or take the split
+    assert "against version 1's" in window["note"]
+    found = verdicts(report)
+    assert {found[f"x[{i}]"] for i in range(4)} <= {False, None}  # the split sends both the same inputs
+    assert True in {found["output.y[0]"], found["output.y[1]"]}  # another model: its answers moved
+    proc = run_cli(home, "drift", "fraud/2", "--canary", "2", ok=False)
+    assert_one_line_error(proc, 2, "give the alias the canary answers beside")

@@ -86,6 +86,10 @@ def drift(
         list[str] | None, typer.Option(help="Compare with a profile of this file instead of the stored one.")
     ] = None,
     floor: Annotated[float, typer.Option(min=0, help="The smallest PSI that counts as drift.")] = 0.1,
+    canary: Annotated[
+        int | None,
+        typer.Option(metavar="VERSION", help="Judge this canary's answers against REF's over the same span."),
+    ] = None,
     html: Annotated[Path | None, typer.Option("--html", help="Also write a self-contained HTML report here.")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -97,7 +101,15 @@ def drift(
 
     s = state(ctx)
     registry = s.registry() if ref is not None else None
-    report = drift_report(registry, ref, parse_since(since) if since else None, data or [], reference or [], floor)
+    start = parse_since(since) if since else None
+    if canary is not None:
+        from modelyard.monitoring.run import canary_report
+
+        if registry is None or ref is None or data or reference:
+            raise InvalidArgument("drift --canary VERSION: give REF (NAME@ALIAS), and neither --data nor --reference")
+        report = canary_report(registry, ref, canary, start, floor)
+    else:
+        report = drift_report(registry, ref, start, data or [], reference or [], floor)
     if html is not None:
         from modelyard.monitoring.report import html as render
 

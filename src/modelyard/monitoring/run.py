@@ -209,6 +209,39 @@ def drift_report(
     return Report(windows)
 
 
+def canary_report(registry: Registry, ref: str, canary: int, since: float | None = None, floor: float = FLOOR
+                  ) -> Report:  # fmt: skip
+    """A canary against production: what version `canary` answered (a share of `ref`'s callers, `serve --canary`)
+    against what the version `ref` points at answered over the same span, inputs and outputs. Both saw the same
+    callers' traffic at the same time, so an input that differs is the split's fault and an output that differs is
+    the model's: no reference profile is needed."""
+    parsed = parse_ref(ref)
+    if parsed.alias is None:
+        raise InvalidArgument(f"drift --canary: give the alias the canary answers beside ({parsed.name}@production)")
+    production = registry.get(ref).version
+    if production == canary:
+        raise InvalidArgument(f"drift --canary {canary}: {ref} is version {canary} itself")
+    table = registry.traffic(parsed.name, since=since if since is not None else 0.0, until=time.time()).table
+    answered = pc.not_equal(table["alias"], SHADOW)
+    theirs = table.filter(pc.and_(pc.equal(table["version"], str(canary)), answered))
+    if theirs.num_rows == 0:
+        raise NotFound(f"no recorded answers of {parsed.name}/{canary}: serve it with --canary {parsed.name}/{canary}"
+                       ":SHARE and --log-sample")  # fmt: skip
+    times = pc.min_max(theirs["time"])
+    begin, end = times["min"].as_py().timestamp(), times["max"].as_py().timestamp() + 1e-6
+    ours = table.filter(pc.and_(pc.and_(pc.equal(table["version"], str(production)), answered),
+                                _between(table, begin, end)))  # fmt: skip
+    builder = ProfileBuilder()
+    builder.add(features(traffic_arrays(ours)))
+    if builder.rows == 0:
+        raise NotFound(f"{ref} (version {production}) answered nothing while version {canary} did")
+    profile = builder.finish(f"traffic of {parsed.name}/{production}")
+    judged = Window(profile).add(features(traffic_arrays(theirs))).judge(floor)
+    span = (datetime.fromtimestamp(begin, UTC), datetime.fromtimestamp(end, UTC))
+    note = f"against version {production}'s {ours.num_rows:,} answers over the same span"
+    return Report([DriftWindow(canary, *span, theirs.num_rows, judged, note)])
+
+
 def _stored(registry: Registry | None, version: ModelVersion | None, required: bool = True) -> Any:
     if registry is None or version is None:
         return None
