@@ -64,7 +64,7 @@ def test_a_file_drifts_where_a_feature_moved_at_40_rows_and_at_a_million(home: P
     same = table(rng.normal(size=(5_000, 4)).astype(np.float32), tmp_path / "same.parquet")
     report = drifted(home, "fraud/1", "--data", str(same), code=0)
     assert set(verdicts(report).values()) == {False}
-    assert run_cli(home, "reference", "show", "fraud/1").stdout.count("20,000") == 4
+    assert run_cli(home, "reference", "show", "fraud/1").stdout.count("20,000") == 6  # 4 inputs, 2 outputs
 
 
 def test_traffic_windows_split_where_the_alias_moved_each_against_its_version(home: Path) -> None:
@@ -89,6 +89,16 @@ def test_traffic_windows_split_where_the_alias_moved_each_against_its_version(ho
     assert first["drift"] is False  # version 1 saw what its reference holds
     assert {f["name"]: f["drift"] for f in second["features"]}["x[3]"] is True  # version 2 saw x[3] move
     assert first["rows"] >= 300
+
+
+def test_a_reference_from_data_holds_the_models_outputs_on_it(home: Path) -> None:
+    """Registered with input data only, the reference has the outputs too: the rows went through the model."""
+    with Registry.from_settings(Settings(home=home)) as registry:
+        stored = registry.reference("fraud/1")
+    assert stored is not None
+    assert {"x[0]", "output.y[0]", "output.y[1]"} <= set(stored.profile["features"])
+    assert stored.profile["features"]["output.y[0]"]["rows"] == 20_000
+    assert "outputs: the model's" in stored.profile["source"]
 
 
 def test_a_reference_from_traffic_holds_the_outputs_too(home: Path) -> None:

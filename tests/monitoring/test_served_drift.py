@@ -36,7 +36,9 @@ def test_two_workers_tally_drift_and_agree_with_the_cli(tmp_path: Path) -> None:
     finally:
         stop_server(server)
     verdicts = {f["name"]: f["drift"] for f in served["features"]}
-    assert verdicts == {"x[0]": False, "x[1]": True, "x[2]": False, "x[3]": False}
+    # the answers moved with x[1]: prediction drift, against the model's outputs on the reference data
+    assert verdicts == {"x[0]": False, "x[1]": True, "x[2]": False, "x[3]": False,
+                        "output.y[0]": True, "output.y[1]": True}  # fmt: skip
     assert served["drift"] is True
     assert 'modelyard_feature_drift{feature="x[1]",model="fraud",version="1"} 1.0' in metrics
     assert 'modelyard_feature_drift{feature="x[0]",model="fraud",version="1"} 0.0' in metrics

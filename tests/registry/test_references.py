@@ -28,13 +28,13 @@ def test_a_versions_reference_is_its_newest_and_others_have_none(registry: Regis
 
 
 def test_a_registration_with_data_it_cannot_profile_stores_nothing(registry: Registry, mlp_path: Path) -> None:
-    def refuse(signature: object) -> tuple[dict[str, object], str]:
+    def refuse(signature: object, package: str) -> tuple[dict[str, object], str]:
         raise ValueError("cannot read the data")
 
     with pytest.raises(ValueError, match="cannot read"):
         registry.register(mlp_path, name="fraud", reference=refuse)
     assert registry.list_models().items == []
-    version = registry.register(mlp_path, name="fraud", reference=lambda s: ({"rows": 3, "features": {}}, "here"))
+    version = registry.register(mlp_path, name="fraud", reference=lambda s, p: ({"rows": 3, "features": {}}, "here"))
     stored = registry.reference(f"fraud/{version.version}")
     assert stored is not None
     assert stored.source == "here"

@@ -41,7 +41,7 @@ def set_reference(
         stored = reference_from_traffic(registry, ref, from_traffic, parse_since(since) if since else None,
                                         since or "")  # fmt: skip
     else:
-        stored = reference_from_data(registry, ref, data or [])
+        stored = reference_from_data(registry, ref, data or [], state(ctx).settings.home_dir / "cache" / "registry")
     out.print(f"{stored.name}/{stored.version}: reference #{stored.id}, {stored.rows:,} rows, "
               f"{len(stored.profile['features'])} features ({stored.source})", markup=False)  # fmt: skip
 

@@ -3,10 +3,12 @@ where an alias moved, each window judged against the reference of the version it
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,7 +20,7 @@ from modelyard.drift.compare import FLOOR, Window
 from modelyard.errors import InvalidArgument, NotFound
 from modelyard.monitoring.sources import chunks, traffic_arrays
 from modelyard.registry import ModelVersion, ReferenceProfile, Registry
-from modelyard.traffic.records import SHADOW
+from modelyard.traffic.records import OUTPUT, SHADOW
 from modelyard.uri import parse_ref
 
 
@@ -67,9 +69,14 @@ def check_shapes(signature: Mapping[str, Any], label: str, arrays: Mapping[str, 
                                   f"{label} takes {declared}")  # fmt: skip
 
 
-def profile_of(paths: Sequence[str], signature: Mapping[str, Any] | None = None, label: str = "the model"
-               ) -> dict[str, Any]:  # fmt: skip
-    """A profile of data files in one streaming pass: mapped to the signature's inputs, or every column as given."""
+def profile_of(paths: Sequence[str], signature: Mapping[str, Any] | None = None, label: str = "the model",
+               package: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """A profile of data files in one streaming pass: mapped to the signature's inputs, or every column as given.
+    `package`: the version's package folder; the rows then also go through the model, in this process, and its
+    outputs are profiled too (`output.NAME`, as the traffic log has them), so that prediction drift has a
+    reference where only input data was given."""
+    if package is not None and signature is not None:
+        return asyncio.run(_with_outputs(paths, signature, label, package))
     builder = ProfileBuilder()
     for path in paths:
         for rows in chunks(path, input_names(signature) if signature is not None else None):
@@ -81,16 +88,50 @@ def profile_of(paths: Sequence[str], signature: Mapping[str, Any] | None = None,
     return builder.finish(", ".join(paths))
 
 
-def reference_maker(paths: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[dict[str, Any], str]]:
-    """What `Registry.register(reference=...)` calls with the new version's signature, before storing anything."""
-    return lambda signature: (profile_of(paths, signature, "the model"), ", ".join(paths))
+async def _with_outputs(paths: Sequence[str], signature: Mapping[str, Any], label: str, package: str
+                        ) -> dict[str, Any]:  # fmt: skip
+    from modelyard.columns import cast
+    from modelyard.manifest import read_manifest
+    from modelyard.server.local import LocalPlane
+    from modelyard.server.repository.spec import SourceSpec
+
+    datatypes = {str(i["name"]): str(i["datatype"]) for i in signature.get("inputs", [])}
+    step = read_manifest(Path(package)).max_batch_size or None  # rows a call: the package's largest batch
+    builder = ProfileBuilder()
+    async with LocalPlane([SourceSpec(name="reference", version="1", package_dir=package)]) as plane:
+        for path in paths:
+            for rows in chunks(path, list(datatypes)):
+                check_shapes(signature, label, rows, path)
+                count = len(next(iter(rows.values())))
+                inputs = {n: cast(np.asarray(a), n, datatypes[n]) for n, a in rows.items()}
+                answers: dict[str, list[np.ndarray]] = {}
+                for start in range(0, count, step or max(count, 1)):
+                    part = {n: a[start : start + (step or count)] for n, a in inputs.items()}
+                    response = await plane.infer("reference", part, "1")
+                    for output in response.outputs:
+                        answers.setdefault(output.name, []).append(output.data)
+                outputs = {OUTPUT + n: np.concatenate(parts) for n, parts in answers.items()}
+                builder.add(features({**rows, **outputs}))
+    if builder.rows == 0:
+        raise InvalidArgument(f"--reference: {', '.join(paths)} holds no rows")
+    return builder.finish(", ".join(paths) + f" (outputs: {label}'s, in this process)")
 
 
-def reference_from_data(registry: Registry, ref: str, paths: Sequence[str]) -> ReferenceProfile:
-    """The version's inputs as the files hold them; nothing is stored if a file cannot be read."""
+def reference_maker(paths: Sequence[str]) -> Callable[[Mapping[str, Any], str], tuple[dict[str, Any], str]]:
+    """What `Registry.register(reference=...)` calls with the new version's signature and package folder, before
+    storing anything: a profile of the files' inputs and of the model's outputs on them."""
+    return lambda signature, package: (profile_of(paths, signature, "the model", package), ", ".join(paths))
+
+
+def reference_from_data(registry: Registry, ref: str, paths: Sequence[str], cache_dir: Path | None = None
+                        ) -> ReferenceProfile:  # fmt: skip
+    """The version's inputs as the files hold them, and its outputs on them (the version's package fetched into
+    `cache_dir`); nothing is stored if a file cannot be read."""
     version = registry.get(ref)
-    profile = profile_of(paths, version.signature, f"{version.name}/{version.version}")
-    return registry.set_reference(f"{version.name}/{version.version}", profile, ", ".join(paths))
+    label = f"{version.name}/{version.version}"
+    package = str(registry.package_path(version, cache_dir)[1]) if cache_dir is not None else None
+    profile = profile_of(paths, version.signature, label, package)
+    return registry.set_reference(label, profile, ", ".join(paths))
 
 
 def reference_from_traffic(registry: Registry, ref: str, source: str, since: float | None, label: str
@@ -221,15 +262,24 @@ def canary_report(registry: Registry, ref: str, canary: int, since: float | None
     production = registry.get(ref).version
     if production == canary:
         raise InvalidArgument(f"drift --canary {canary}: {ref} is version {canary} itself")
-    table = registry.traffic(parsed.name, since=since if since is not None else 0.0, until=time.time()).table
-    answered = pc.not_equal(table["alias"], SHADOW)
-    theirs = table.filter(pc.and_(pc.equal(table["version"], str(canary)), answered))
+    start, now = since if since is not None else 0.0, time.time()
+    table = registry.traffic(parsed.name, since=start, until=now).table
+    # the canary's answers: to callers of the alias, while it pointed at production's version (an ordinary
+    # answer of the same version, when the alias pointed at it, is not the canary's)
+    spans = [(b, e) for v, b, e in alias_spans(registry, parsed.name, parsed.alias, start, now) if v == production]
+    if not spans:
+        raise NotFound(f"{ref} pointed at version {production} at no time over the window")
+    during = _between(table, *spans[0])
+    for b, e in spans[1:]:
+        during = pc.or_(during, _between(table, b, e))
+    called = pc.and_(pc.equal(table["alias"], parsed.alias), during)
+    theirs = table.filter(pc.and_(pc.equal(table["version"], str(canary)), called))
     if theirs.num_rows == 0:
-        raise NotFound(f"no recorded answers of {parsed.name}/{canary}: serve it with --canary {parsed.name}/{canary}"
-                       ":SHARE and --log-sample")  # fmt: skip
+        raise NotFound(f"no recorded answers of {parsed.name}/{canary} to {ref}'s callers: serve it with --canary "
+                       f"{parsed.name}/{canary}:SHARE and --log-sample")  # fmt: skip
     times = pc.min_max(theirs["time"])
     begin, end = times["min"].as_py().timestamp(), times["max"].as_py().timestamp() + 1e-6
-    ours = table.filter(pc.and_(pc.and_(pc.equal(table["version"], str(production)), answered),
+    ours = table.filter(pc.and_(pc.and_(pc.equal(table["version"], str(production)), called),
                                 _between(table, begin, end)))  # fmt: skip
     builder = ProfileBuilder()
     builder.add(features(traffic_arrays(ours)))

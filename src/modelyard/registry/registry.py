@@ -96,17 +96,19 @@ class Registry:
         example: ExampleSource | None = None,
         python_class: str | None = None,
         options: Mapping[str, Any] | None = None,
-        reference: Callable[[Mapping[str, Any]], tuple[Mapping[str, Any], str]] | None = None,
+        reference: Callable[[Mapping[str, Any], str], tuple[Mapping[str, Any], str]] | None = None,
     ) -> ModelVersion:
         """Register a model package folder, or a model file packaged on the way (ONNX, sklearn pickle with an
         example, TorchScript with an example, or Python source with `python_class`). `reference`: given the
-        signature, the version's reference profile and its source (`modelyard.monitoring.run.reference_maker`),
-        made before anything is stored, so that data it cannot profile leaves no version behind."""
+        signature and the package folder, the version's reference profile and its source
+        (`modelyard.monitoring.run.reference_maker`), made before anything is stored, so that data it cannot
+        profile leaves no version behind."""
         source = Path(source)
         with tempfile.TemporaryDirectory(prefix="modelyard-") as tmp:
             package = self._prepared_package(source, Path(tmp) / "package", name, example, python_class, options)
             manifest = read_manifest(package)
-            profiled = reference(manifest.signature.model_dump(mode="json")) if reference is not None else None
+            signature = manifest.signature.model_dump(mode="json")
+            profiled = reference(signature, str(package)) if reference is not None else None
             stored = self.artifacts.put_package(package)
             new = NewVersion(
                 name=manifest.name,
