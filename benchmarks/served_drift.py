@@ -36,7 +36,8 @@ def main() -> None:
     np.savez(work / "reference.npz", x=np.random.default_rng(0).normal(size=(20_000, 32)).astype(np.float32))
     with Registry.from_settings(Settings(home=home)) as registry:
         registry.register(examples.mlp_onnx(work / "w1.onnx"), name="tabular")
-        reference_from_data(registry, "tabular/1", [str(work / "reference.npz")])
+        # as `modelyard reference set` does: the model's outputs on the data are profiled too (prediction drift)
+        reference_from_data(registry, "tabular/1", [str(work / "reference.npz")], home / "cache" / "registry")
         registry.set_alias("tabular", "production", 1)
     variants = {"off": (["--no-drift", "--input-checks", "off"], None), "checks": (["--no-drift"], None),
                 "drift+checks": ([], None)}  # fmt: skip
