@@ -144,9 +144,12 @@ def _table(path: str) -> Any:
     import pyarrow.csv
     import pyarrow.parquet
 
-    data = io.BytesIO(_read(path))
+    # on this thread: pyarrow 26's threaded readers could abort a short process at its exit (batch/output.py)
+    data = pyarrow.BufferReader(_read(path))
     try:
-        return pyarrow.csv.read_csv(data) if _suffix(path) == ".csv" else pyarrow.parquet.read_table(data)
+        if _suffix(path) == ".csv":
+            return pyarrow.csv.read_csv(data, read_options=pyarrow.csv.ReadOptions(use_threads=False))
+        return pyarrow.parquet.read_table(data, use_threads=False)
     except pyarrow.ArrowException as exc:
         raise InvalidArgument(f"--input {path}: not a readable table: {exc}") from None
 
@@ -174,6 +177,18 @@ def _json(path: str) -> Any:
         return orjson.loads(_read(path))
     except orjson.JSONDecodeError as exc:
         raise InvalidArgument(f"--input {path}: not JSON: {exc}") from None
+
+
+def open_for_arrow(path: str) -> Any:
+    """The file at `path` for pyarrow's readers: a native file when it is local, so that pyarrow's threads never
+    call into Python (pyarrow 26 reading a Python file object on its threads aborted the interpreter at exit, one
+    run in two: "terminate called without an active exception"); otherwise the fsspec file."""
+    fs, local = fsspec.url_to_fs(path)
+    if "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
+        import pyarrow
+
+        return pyarrow.OSFile(local, "rb")
+    return fsspec.open(path, "rb").open()
 
 
 def _read(path: str) -> bytes:

@@ -19,6 +19,7 @@ import fsspec
 import numpy as np
 import pyarrow as pa
 
+from modelyard.datafiles import open_for_arrow
 from modelyard.errors import InvalidArgument
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
@@ -86,7 +87,7 @@ def describe(path: str) -> InputFile:
     format_ = _format(path)
     digest, size, lines = _digest(path, count_lines=format_ in ("csv", "jsonl"))
     try:
-        with fsspec.open(path, "rb") as handle:
+        with open_for_arrow(path) if format_ in ("parquet", "csv", "jsonl") else fsspec.open(path, "rb") as handle:
             if format_ == "parquet":
                 import pyarrow.parquet as pq
 
@@ -129,7 +130,8 @@ def parts(files: Sequence[InputFile], part_rows: int | None = None) -> list[Part
 def read(part: Part, batch_rows: int) -> Generator[pa.RecordBatch, None, None]:
     """The part's rows, at most `batch_rows` at a time, in order; memory bounded by a batch (and, for `.npz` and
     remote `.npy`, by the file, which those formats cannot stream)."""
-    with fsspec.open(part.path, "rb") as handle:
+    native = part.format in ("parquet", "csv", "jsonl")
+    with open_for_arrow(part.path) if native else fsspec.open(part.path, "rb") as handle:
         if part.format == "parquet":
             import pyarrow.parquet as pq
 

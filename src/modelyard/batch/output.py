@@ -192,17 +192,19 @@ class PartWriter:
 
 
 def read_part(folder: OutputFolder, name: str) -> pa.Table:
-    """One written part, whatever its format (what `modelyard.batch.results` reads)."""
+    """One written part, whatever its format (what `modelyard.batch.results` reads), on this thread: pyarrow 26's
+    threaded readers left threads that aborted the interpreter at its exit, one short run in two ("terminate
+    called without an active exception"), and a part is small enough to decode on one."""
     with folder.fs.open(folder.path(name), "rb") as f:
-        data = io.BytesIO(f.read())
+        data = pa.BufferReader(f.read())
     if name.endswith(".parquet"):
         import pyarrow.parquet as pq
 
-        return pq.read_table(data)
+        return pq.read_table(data, use_threads=False)
     if name.endswith(".csv"):
         import pyarrow.csv
 
-        return pyarrow.csv.read_csv(data)
+        return pyarrow.csv.read_csv(data, read_options=pyarrow.csv.ReadOptions(use_threads=False))
     import pyarrow.json
 
-    return pyarrow.json.read_json(data)
+    return pyarrow.json.read_json(data, read_options=pyarrow.json.ReadOptions(use_threads=False))

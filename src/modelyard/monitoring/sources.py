@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from modelyard import columns
+from modelyard.datafiles import open_for_arrow
 from modelyard.errors import InvalidArgument
 from modelyard.traffic.reader import arrays
 from modelyard.traffic.records import INPUT, OUTPUT
@@ -32,7 +33,7 @@ def chunks(path: str, inputs: Sequence[str] | None = None, rows: int = CHUNK_ROW
     """The file's rows, `rows` at a time: `.parquet` streamed, `.csv` and `.npz` read whole."""
     suffix = PurePosixPath(path).suffix.lower()
     try:
-        handle = fsspec.open(path, "rb").open()
+        handle = open_for_arrow(path) if suffix in (".parquet", ".pq") else fsspec.open(path, "rb").open()
     except FileNotFoundError:
         raise InvalidArgument(f"{path}: no such file") from None
     with handle:
