@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CODE   := src tests benchmarks
 
-.PHONY: env test test-fast compat lint format demo bench proto clean
+.PHONY: env test test-fast compat lint format demo bench proto vendor clean
 
 env: $(STAMP)
 
@@ -51,6 +51,24 @@ proto:
 	.proto-venv/bin/python -m pip install -q 'grpcio-tools==1.72.1'
 	cd src/modelyard/protocol/grpc && ../../../../.proto-venv/bin/python -m grpc_tools.protoc -I. --python_out=. \
 		--pyi_out=. grpc_predict_v2.proto
+
+# The dashboard's browser libraries, from npm into the package's static files, where they are committed: a wheel
+# or `pip install -e .` then serves the UI offline, with no CDN and no node at run time. To upgrade one, change its
+# version here, run `make vendor`, look at the dashboard, and commit; tests/ui/test_vendor.py checks the pins.
+UPLOT_VERSION := 1.6.32
+HTMX_VERSION  := 2.0.11
+VENDOR        := src/modelyard/ui/static/vendor
+vendor:
+	rm -rf .vendor && mkdir .vendor
+	cd .vendor && npm pack --silent uplot@$(UPLOT_VERSION) htmx.org@$(HTMX_VERSION) >/dev/null
+	mkdir .vendor/uplot .vendor/htmx
+	tar -xzf .vendor/uplot-$(UPLOT_VERSION).tgz -C .vendor/uplot
+	tar -xzf .vendor/htmx.org-$(HTMX_VERSION).tgz -C .vendor/htmx
+	cp .vendor/uplot/package/dist/uPlot.iife.min.js .vendor/uplot/package/dist/uPlot.min.css $(VENDOR)/
+	cp .vendor/uplot/package/LICENSE $(VENDOR)/LICENSE.uPlot
+	cp .vendor/htmx/package/dist/htmx.min.js $(VENDOR)/
+	cp .vendor/htmx/package/LICENSE $(VENDOR)/LICENSE.htmx
+	rm -rf .vendor
 
 bench: env
 	$(BIN)/python benchmarks/registry.py

@@ -78,6 +78,14 @@ class DiscoverySettings(BaseModel):
     stale_after_s: float = Field(default=30.0, gt=0, description="Entries older than this are ignored.")
 
 
+class UiSettings(BaseModel):
+    host: str = Field(default="127.0.0.1", description="Where `modelyard ui` listens; 127.0.0.1 unless told otherwise.")
+    port: int = Field(default=8080, ge=0, le=65535)
+    token: SecretStr | None = Field(
+        default=None, description="Lets a signed-in person promote and roll back from the page; unset: read-only."
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="MODELYARD_", env_nested_delimiter="__", extra="ignore", validate_default=True
@@ -89,6 +97,7 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
     traffic: TrafficSettings = Field(default_factory=TrafficSettings)
+    ui: UiSettings = Field(default_factory=UiSettings)
 
     @property
     def home_dir(self) -> Path:

@@ -149,6 +149,23 @@ def stop_server(server: Server) -> None:
         server.process.wait(timeout=5)
 
 
+def record_traffic(home: Path, ref: str, requests: int = 60, shape: tuple[int, int] = (2, 4), seed: int = 0) -> None:
+    """`requests` calls of `ref` (input `x`, normal rows of `shape`) through a real `modelyard serve ref
+    --log-sample 1`, stopped cleanly after, so that every request is in the traffic log for what judges on it."""
+    import numpy as np
+
+    from modelyard.client import Client
+
+    server = start_server([ref, "--log-sample", "1", "--grpc-port", "0"], home)
+    try:
+        rng = np.random.default_rng(seed)
+        with Client(server.url) as client:
+            for _ in range(requests):
+                client.infer(ref, {"x": rng.normal(size=shape).astype(np.float32)})
+    finally:
+        stop_server(server)
+
+
 @contextlib.contextmanager
 def postgres_schema(url: str) -> Iterator[str]:
     """A fresh, empty schema on a PostgreSQL server, dropped afterwards: the URL given selects it

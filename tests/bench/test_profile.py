@@ -9,6 +9,7 @@ from modelyard.bench.profile import (
     autoscaler_snippets,
     best_within,
     choose,
+    curves,
     figure,
     perf_card,
     ramp,
@@ -82,6 +83,14 @@ def test_card_and_autoscaler_carry_the_capacity() -> None:
     assert 'threshold: "6300"' in snippet
     assert 'averageValue: "6300"' in snippet
     assert 'modelyard_requests_total{model="fraud"}' in snippet
+
+
+def test_the_card_keeps_every_configuration_s_curve_for_the_dashboard_s_plot() -> None:
+    a, b = Config(0, 0, 1, 1), Config(16, 500, 1, 1)
+    kept = curves([(a, [level(1, 5000, 1.0), level(4, 7000, 2.0)]), (b, [level(16, 9000, 4.0)])])
+    assert [c["config"] for c in kept] == [a.label, b.label]
+    assert kept[0]["points"] == [[1, 5000.0, 1.0], [4, 7000.0, 2.0]]  # (concurrency, req/s, p99 ms)
+    assert kept[1]["points"] == [[16, 9000.0, 4.0]]
 
 
 def test_the_plot_marks_the_choice_labels_each_point_and_keeps_the_points_readable() -> None:

@@ -86,6 +86,20 @@ def test_alias_moves_history_and_rollback(store: SqlAlchemyStore) -> None:
     assert store.get_model_version("fraud", 1).aliases == ("production",)
 
 
+def test_alias_history_pages_back_from_the_newest_move(store: SqlAlchemyStore) -> None:
+    for _ in range(2):
+        store.create_model_version(new())
+    for i in range(7):
+        store.set_alias("fraud", "production", 1 + i % 2, "ann", f"move {i}")
+    store.set_alias("fraud", "staging", 1, "ann", "other alias")
+    newest = store.alias_history("fraud", "production", limit=3)
+    assert [e.reason for e in newest] == ["move 4", "move 5", "move 6"]  # the newest three, oldest first
+    older = store.alias_history("fraud", "production", limit=3, before=newest[0].id)
+    assert [e.reason for e in older] == ["move 1", "move 2", "move 3"]
+    assert [e.reason for e in store.alias_history("fraud", "production", limit=3, before=older[0].id)] == ["move 0"]
+    assert store.alias_history("fraud", limit=1)[0].reason == "other alias"
+
+
 def test_alias_must_point_at_an_existing_version(store: SqlAlchemyStore) -> None:
     store.create_model_version(new())
     with pytest.raises(NotFound):

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from modelyard import Client, examples
-from modelyard.testing import assert_one_line_error, run_cli, start_server, stop_server
+from modelyard import examples
+from modelyard.testing import assert_one_line_error, record_traffic, run_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -25,14 +25,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
         run_cli(home, "models", "register", str(path), "--name", "fraud")
     run_cli(home, "alias", "set", "fraud@production", "1")
     run_cli(home, "alias", "set", "fraud@staging", "2")
-    server = start_server(["fraud@production", "--log-sample", "1", "--grpc-port", "0"], home)
-    try:
-        rng = np.random.default_rng(0)
-        with Client(server.url) as client:
-            for _ in range(60):
-                client.infer("fraud@production", {"x": rng.normal(size=(2, 4)).astype(np.float32)})
-    finally:
-        stop_server(server)
+    record_traffic(home, "fraud@production")
     path, _ = examples.sklearn_pipeline(work / "churn.joblib")
     example = work / "example.npy"
     np.save(example, np.random.default_rng(1).normal(size=(4, 8)).astype(np.float32))

@@ -114,6 +114,15 @@ def machine() -> dict[str, Any]:
     }
 
 
+def curves(results: list[tuple[Config, list[Level]]]) -> list[dict[str, Any]]:
+    """Each configuration's ramp as (concurrency, throughput req/s, p99 ms) points, for the card's plot."""
+    return [
+        {"config": c.label,
+         "points": [[lv.load, round(lv.summary.throughput, 1), round(lv.summary.p99_ms, 3)] for lv in levels]}
+        for c, levels in results
+    ]  # fmt: skip
+
+
 def perf_card(config: Config, level: Level, p99_budget_ms: float, headroom: float) -> dict[str, Any]:
     s = level.summary
     return {

@@ -43,6 +43,7 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "autoscale": ("modelyard.cli.autoscale", "app", True),
     "deploy": ("modelyard.cli.deploy", "app", True),
     "servers": ("modelyard.cli.servers", "servers", False),
+    "ui": ("modelyard.cli.ui", "ui", False),
     "gc": ("modelyard.cli.gc", "gc", False),
     "bench": ("modelyard.cli.bench", "bench", False),
     "profile": ("modelyard.cli.profile", "profile", False),

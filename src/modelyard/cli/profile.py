@@ -130,6 +130,7 @@ def profile(
     if card is not None and chosen is not None:
         card["startup_s"] = round(startups[chosen[0]], 2)
         card["cold_start_s"] = round(cold_start(model, chosen[0]), 4)  # serve --idle-unload's first response
+        card["curves"] = p.curves(results)  # what the dashboard plots: every configuration, not just the chosen
     written = write_outputs(results, p99_ms, out_dir, card, chosen, plot_title(model))
     out.print(results_table(results, p99_ms, chosen[0] if chosen else None))
     out.print("wrote " + ", ".join(str(w) for w in written))

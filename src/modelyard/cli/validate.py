@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from modelyard.cli.render import alias_move, err, out, print_json
 from modelyard.cli.state import CliState, state
-from modelyard.errors import FailedPrecondition, InvalidArgument
+from modelyard.errors import InvalidArgument
 from modelyard.registry import Validation
 
 EXIT_CODES = {"pass": 0, "fail": 10, "inconclusive": 11}
@@ -124,32 +124,29 @@ def promote(
     this policy (the newest, if fresh; otherwise one is run now). The alias event cites the validation."""
     from modelyard.traffic.reader import parse_since
     from modelyard.validation.policy import policy_for
-    from modelyard.validation.run import pick
+    from modelyard.validation.promote import Refused
+    from modelyard.validation.promote import promote as move
 
     s = state(ctx)
     if force and not reason:
         raise InvalidArgument("--force: say why with --reason; an override is recorded with it")
     registry = s.registry()
-    candidate, baseline = pick(registry, name, from_), pick(registry, name, to)
-    found = registry.latest_validation(name, candidate.version, baseline.version)
-    fresh_after = datetime.fromtimestamp(parse_since(max_age), UTC) if max_age else datetime.min.replace(tzinfo=UTC)
     rules = policy_for(registry, name, policy).model_dump()
-    stale = found is None or found.at < fresh_after or found.policy != rules  # judged by other bounds: again
-    if stale or (found is not None and found.verdict != "pass" and (data or since)):
-        found = _run(s, name, str(candidate.version), str(baseline.version), since, data, policy, labels=labels)
-    assert found is not None
-    _show(found)
-    evidence: dict[str, Any] = {"validation": found.id, "verdict": found.verdict}
-    if found.verdict != "pass":
-        if not force:
-            raise FailedPrecondition(
-                f"{name}@{to} stays at {baseline.version}: validation #{found.id} of {candidate.version} says "
-                f"{found.verdict}: {found.failing[0] if found.failing else ''}".rstrip(": ")
-            )
-        evidence["override"] = True
-        err.print(f"override: {name}@{to} moves although validation #{found.id} says {found.verdict}", style="yellow")
-    moved = registry.set_alias(name, to, candidate.version, reason or f"validation #{found.id}: pass", evidence)
-    out.print(alias_move(moved))
+    fresh_after = datetime.fromtimestamp(parse_since(max_age), UTC) if max_age else None
+
+    def judge(candidate: int, baseline: int) -> Validation:
+        return _run(s, name, str(candidate), str(baseline), since, data, policy, labels=labels)
+
+    try:
+        done = move(registry, name, from_, to, rules, judge, fresh_after, bool(data or since), force, reason)
+    except Refused as refused:
+        _show(refused.validation)
+        raise
+    _show(done.validation)
+    if done.override:
+        err.print(f"override: {name}@{to} moves although validation #{done.validation.id} says "
+                  f"{done.validation.verdict}", style="yellow")  # fmt: skip
+    out.print(alias_move(done.moved))
 
 
 def gate(

@@ -75,7 +75,9 @@ def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.3g}"
 
 
-def html(report: Report, title: str, floor: float) -> str:
+def windows_view(report: Report) -> list[dict[str, Any]]:
+    """Each window as the report and the dashboard show it: a title, a note, and its features sorted by effect,
+    each with the test, the figures as text, the verdict and the distributions as inline SVG."""
     windows = []
     for w in report.windows:
         where = f"version {w.version}" if w.version is not None else "the file"
@@ -90,7 +92,13 @@ def html(report: Report, title: str, floor: float) -> str:
             }
             for f in w.features
         ]  # fmt: skip
-        windows.append({"title": f"{where}{span}: {w.rows:,} rows, {state}", "note": w.note, "features": features})
+        windows.append({"title": f"{where}{span}: {w.rows:,} rows, {state}", "note": w.note, "features": features,
+                        "drift": w.drift})  # fmt: skip
+    return windows
+
+
+def html(report: Report, title: str, floor: float) -> str:
+    windows = windows_view(report)
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     return environment.from_string(TEMPLATE).render(
         title=title,

@@ -278,8 +278,10 @@ class Registry:
     def rollback(self, name: str, alias: str, reason: str = "") -> AliasEvent:
         return self.store.rollback_alias(name, alias, self.actor, reason)
 
-    def history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
-        return self.store.alias_history(name, alias)
+    def history(
+        self, name: str, alias: str | None = None, limit: int | None = None, before: int | None = None
+    ) -> list[AliasEvent]:
+        return self.store.alias_history(name, alias, limit, before)
 
     # -- the gate's evidence -----------------------------------------------------------------------------------
 

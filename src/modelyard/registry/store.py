@@ -98,7 +98,10 @@ class RegistryStore(ABC):
         """Undo the latest move of the alias that was not itself rolled back (repeated rollbacks walk back)."""
 
     @abstractmethod
-    def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]: ...
+    def alias_history(
+        self, name: str, alias: str | None = None, limit: int | None = None, before: int | None = None
+    ) -> list[AliasEvent]:
+        """Oldest first; with `limit`, only the newest `limit` moves (before event id `before`: the next page)."""
 
     @abstractmethod
     def announce_server(self, record: ServerRecord) -> None:

@@ -108,9 +108,15 @@ class AliasOps(SessionStore):
         query = select(AliasEventRow).where(AliasEventRow.name == name).order_by(order)
         return query if alias is None else query.where(AliasEventRow.alias == alias)
 
-    def alias_history(self, name: str, alias: str | None = None) -> list[AliasEvent]:
+    def alias_history(
+        self, name: str, alias: str | None = None, limit: int | None = None, before: int | None = None
+    ) -> list[AliasEvent]:
         with self._session() as s:
-            events = [event_entity(r) for r in s.scalars(self._history_query(name, alias))]
+            query = self._history_query(name, alias, newest_first=limit is not None)
+            if before is not None:
+                query = query.where(AliasEventRow.id < before)
+            rows = list(s.scalars(query.limit(limit) if limit is not None else query))
+            events = [event_entity(r) for r in (reversed(rows) if limit is not None else rows)]
             if not events:
                 self._model_row(s, name)
             return events

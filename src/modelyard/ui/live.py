@@ -1,0 +1,145 @@
+"""The servers page's live figures, from two readings of a server's own `/metrics`.
+
+A server exports counters and histograms since it started; what a person watching wants is what happened over the
+last few seconds. So each reading is kept, and a point is the difference of two: requests and errors per second,
+p50 and p99 of the request durations that arrived in between (the histogram's buckets subtracted, then
+interpolated as Prometheus' `histogram_quantile` does), the mean queue time and the mean batch size over the same
+requests. Pure but for `Sampler.read`, which fetches: text in, figures out, the clock passed in.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from modelyard.validation.watch import quantile
+
+Buckets = tuple[tuple[float, float], ...]
+
+
+@dataclass
+class Series:
+    """One version's cumulative figures on one server."""
+
+    ok: float = 0.0
+    errors: float = 0.0
+    duration: dict[float, float] = field(default_factory=dict)  # le -> cumulative count
+    queue_sum: float = 0.0
+    queue_count: float = 0.0
+    batch_sum: float = 0.0
+    batch_count: float = 0.0
+
+
+@dataclass(frozen=True)
+class Reading:
+    at: float
+    series: Mapping[str, Series]  # "model/version" -> its figures
+
+
+@dataclass(frozen=True)
+class Point:
+    rps: float
+    errors_s: float
+    p50_ms: float | None  # None: no request in between
+    p99_ms: float | None
+    queue_ms: float | None
+    batch: float | None
+
+
+def parse(text: str, at: float) -> Reading:
+    """Every version's figures in one server's `/metrics` text."""
+    series: dict[str, Series] = {}
+    for family in text_string_to_metric_families(text):
+        if not family.name.startswith("modelyard_"):
+            continue
+        for sample in family.samples:
+            labels = sample.labels
+            if "model" not in labels:
+                continue
+            s = series.setdefault(f"{labels['model']}/{labels.get('version', '')}", Series())
+            name, value = sample.name, float(sample.value)
+            if name == "modelyard_requests_total":
+                if labels.get("outcome") == "success":
+                    s.ok += value
+                else:
+                    s.errors += value
+            elif name == "modelyard_request_duration_seconds_bucket":
+                le = float(labels["le"])
+                s.duration[le] = s.duration.get(le, 0.0) + value
+            elif name == "modelyard_queue_duration_seconds_sum":
+                s.queue_sum += value
+            elif name == "modelyard_queue_duration_seconds_count":
+                s.queue_count += value
+            elif name == "modelyard_batch_size_sum":
+                s.batch_sum += value
+            elif name == "modelyard_batch_size_count":
+                s.batch_count += value
+    return Reading(at, series)
+
+
+def _mean(total: float, count: float) -> float | None:
+    return total / count if count > 0 else None
+
+
+def point(before: Series | None, after: Series, seconds: float) -> Point:
+    """What happened between two readings of one version. A counter that went down means the server restarted
+    (or reloaded the version): the later reading then stands alone, from zero."""
+    if before is None or after.ok < before.ok or after.errors < before.errors or seconds <= 0:
+        before = Series()
+    seconds = max(seconds, 1e-9)
+    buckets: Buckets = tuple(
+        (le, max(0.0, n - before.duration.get(le, 0.0))) for le, n in sorted(after.duration.items())
+    )
+    seen = buckets[-1][1] if buckets else 0.0
+    queue = _mean(after.queue_sum - before.queue_sum, after.queue_count - before.queue_count)
+    return Point(
+        rps=(after.ok - before.ok) / seconds,
+        errors_s=(after.errors - before.errors) / seconds,
+        p50_ms=quantile(0.5, buckets) * 1000 if seen else None,
+        p99_ms=quantile(0.99, buckets) * 1000 if seen else None,
+        queue_ms=queue * 1000 if queue is not None else None,
+        batch=_mean(after.batch_sum - before.batch_sum, after.batch_count - before.batch_count),
+    )
+
+
+def points(before: Reading | None, after: Reading) -> dict[str, Point]:
+    seconds = after.at - before.at if before is not None else 0.0
+    return {
+        key: point(before.series.get(key) if before is not None else None, s, seconds)
+        for key, s in sorted(after.series.items())
+    }
+
+
+class Sampler:
+    """The last reading of each server, shared by every page that watches it: each call answers the change since
+    the previous reading. Pages polling the same server within half a second share one reading (and one scrape of
+    its `/metrics`): each gets the same answer, with the same `at`, and draws it once. The first reading has
+    nothing before it, so its rates are unknown (None), not zero."""
+
+    SHARE_S = 0.5
+
+    def __init__(self, fetch: Callable[[str], str], clock: Callable[[], float]) -> None:
+        self._fetch, self._clock = fetch, clock
+        self._last: dict[str, tuple[Reading, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def read(self, url: str) -> dict[str, Any]:
+        now = self._clock()
+        with self._lock:
+            last = self._last.get(url)
+        if last is not None and now - last[0].at < self.SHARE_S:
+            return last[1]
+        reading = parse(self._fetch(url), now)
+        before = last[0] if last is not None else None
+        found = {k: vars(p) for k, p in points(before, reading).items()}
+        if before is None:
+            for figures in found.values():
+                figures.update(rps=None, errors_s=None)
+        answer = {"at": reading.at, "versions": found}
+        with self._lock:
+            self._last[url] = (reading, answer)
+        return answer
