@@ -6,6 +6,7 @@ each page go to MODELYARD_TEST_ARTIFACTS (default: build/screenshots), for the R
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import subprocess
@@ -120,6 +121,33 @@ def test_an_alias_timeline_pages_back_through_older_moves(ui: str) -> None:
     rest = httpx.get(f"{ui}/models/churn/aliases{html.unescape(older.group(1))}").text
     assert re.findall(r"move (\d+)", text(rest)) == ["4", "3", "2", "1", "0"]
     assert 'id="older-production"' not in rest
+
+
+def test_the_drift_and_validation_pages_say_what_the_cli_says(ui: str, home: Path, tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(5_000, 4)).astype(np.float32)
+    x[:, 0] += 3.0  # the recorded x[0] sits three deviations below this reference; the others are where they were
+    np.savez(tmp_path / "ref.npz", x=x)
+    run_cli(home, "reference", "set", "fraud/1", str(tmp_path / "ref.npz"))
+    said = json.loads(run_cli(home, "drift", "fraud@production", "--json", ok=False).stdout)
+    expected = [(f["name"], {True: "drift", False: "fine", None: "unknown"}[f["drift"]])
+                for w in said["windows"] for f in w["features"]]  # fmt: skip
+    page = httpx.get(f"{ui}/models/fraud/drift", params={"ref": "production", "since": "24h"}).text
+    assert re.findall(r'class="feature" data-name="([^"]+)" data-drift="([^"]+)"', page) == expected
+    assert ("x[0]", "drift") in expected
+    assert ("x[1]", "drift") not in expected  # unmoved: fine, or too few rows to say; never a false alarm
+    run_cli(home, "validate", "fraud", "--candidate", "3", "--baseline", "production", ok=False)
+    listed = httpx.get(f"{ui}/models/fraud/validations").text
+    number = re.search(r'data-verdict="fail"><td><a href="/models/fraud/validations/(\d+)"', listed)
+    assert number is not None
+    one = httpx.get(f"{ui}/models/fraud/validations/{number.group(1)}").text
+    stored = json.loads(run_cli(home, "validations", "fraud", "--json").stdout)
+    checks = next(v for v in stored if str(v["id"]) == number.group(1))["checks"]
+    state = {True: "pass", False: "fail", None: "inconclusive"}
+    rows = re.findall(r'class="check" data-name="([^"]+)" data-verdict="([^"]+)"', one)
+    assert rows == [(html.escape(c["name"]), state[c["passed"]]) for c in checks]  # every check, in order
+    assert ("y: within tolerance", "fail") in rows
+    assert all(c["detail"] in text(one) for c in checks)
 
 
 @pytest.mark.parametrize(("path", "status", "says"), [

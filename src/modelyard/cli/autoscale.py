@@ -9,22 +9,10 @@ import typer
 from rich.table import Table
 
 from modelyard.cli.render import out, print_json
-from modelyard.cli.state import state
+from modelyard.cli.state import count_range, state
 from modelyard.errors import InvalidArgument
 
 app = typer.Typer(help="Scale on measured capacity: replay a load trace through the policy.", no_args_is_help=True)
-
-
-def parse_replicas(text: str, minimum: int = 0) -> tuple[int, int]:
-    """`--replicas MIN..MAX` (or one count), MIN at least `minimum`."""
-    low, sep, high = text.partition("..")
-    try:
-        found = (int(low), int(high)) if sep else (int(low), int(low))
-    except ValueError:
-        raise InvalidArgument(f"--replicas {text!r}: give MIN..MAX, e.g. {minimum}..10") from None
-    if not minimum <= found[0] <= found[1] or found[1] < 1:
-        raise InvalidArgument(f"--replicas {text}: give MIN..MAX with {minimum} <= MIN <= MAX and MAX >= 1")
-    return found
 
 
 @app.command()
@@ -59,7 +47,7 @@ def simulate(
         raise InvalidArgument("give --card REF (a version with a performance card) or --capacity and --throughput")
     if not budget_ms:
         raise InvalidArgument("--budget-ms: give the latency budget (or --card, whose p99 budget it is)")
-    low, high = parse_replicas(replicas)
+    low, high = count_range("--replicas", replicas, 0, "replica")
     policy = Policy(capacity=float(capacity), target_ratio=target_ratio, min_replicas=low, max_replicas=high)
     model = Replicas(float(capacity), float(throughput), float(budget_ms) / 1000, cold_start_s, cpu_at_capacity)
     results = compare(read_trace(trace), model, policy)

@@ -9,9 +9,8 @@ from typing import Annotated
 import typer
 import yaml
 
-from modelyard.cli.autoscale import parse_replicas
 from modelyard.cli.render import out
-from modelyard.cli.state import state
+from modelyard.cli.state import count_range, state
 
 app = typer.Typer(help="Run a registered version elsewhere: Kubernetes manifests.", no_args_is_help=True)
 
@@ -40,7 +39,7 @@ def k8s(
     from modelyard.deploy.k8s import check_version, dockerfile, manifests, target_from_card
 
     version = check_version(k8s_version)
-    low, high = parse_replicas(replicas)
+    low, high = count_range("--replicas", replicas, 0, "replica")
     found = state(ctx).registry().get(ref)
     target = target_from_card(found.name, ref, image or f"modelyard:{__version__}", found.perf_card, capacity,
                               target_ratio=target_ratio, min_replicas=low, max_replicas=high,

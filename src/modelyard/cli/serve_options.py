@@ -8,7 +8,7 @@ import ssl
 from pathlib import Path
 from typing import Any
 
-from modelyard.cli.state import CliState
+from modelyard.cli.state import CliState, count_range
 from modelyard.errors import InvalidArgument
 from modelyard.server.repository.spec import ExperimentSpec, ScalingSpec, ServeSpec, SourceSpec, TrafficLink
 
@@ -104,19 +104,8 @@ def is_loopback(host: str) -> bool:
 
 
 def worker_range(text: str | None, default: int) -> tuple[int, int]:
-    """`--workers 2` → (2, 2); `--workers 1..4` → (1, 4), scaled by the policy between them."""
-    if text is None:
-        return default, default
-    low, sep, high = text.partition("..")
-    try:
-        found = (int(low), int(high)) if sep else (int(low), int(low))
-    except ValueError:
-        raise InvalidArgument(f"--workers {text!r}: give a count (2) or MIN..MAX (1..4)") from None
-    if not sep and found[0] < 1:
-        raise InvalidArgument(f"--workers {text}: give at least 1 worker")
-    if found[0] < 1 or found[1] < found[0]:
-        raise InvalidArgument(f"--workers {text}: give MIN..MAX with 1 <= MIN <= MAX")
-    return found
+    """`--workers 2` -> (2, 2); `--workers 1..4` -> (1, 4), scaled by the policy between them."""
+    return (default, default) if text is None else count_range("--workers", text, 1, "worker")
 
 
 def scaling_spec(s: CliState, specs: list[SourceSpec], low: int, high: int, capacity: float | None, window_s: float,

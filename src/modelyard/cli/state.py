@@ -73,3 +73,18 @@ def parse_list(text: str, option: str, kind: Callable[[str], N], minimum: N) -> 
     if not values or any(v < minimum for v in values):
         raise InvalidArgument(f"{option} {text!r}: give at least one value, each at least {minimum}")
     return values
+
+
+def count_range(option: str, text: str, minimum: int, unit: str) -> tuple[int, int]:
+    """`N` -> (N, N), `MIN..MAX` -> (MIN, MAX), with `minimum` <= MIN <= MAX and MAX at least 1: the one reading
+    of `--workers` and `--replicas`, so both refuse the same slips in the same words."""
+    low, sep, high = text.partition("..")
+    try:
+        found = (int(low), int(high)) if sep else (int(low), int(low))
+    except ValueError:
+        raise InvalidArgument(f"{option} {text!r}: give a count (2) or MIN..MAX ({minimum}..4)") from None
+    if not sep and found[0] < max(minimum, 1):
+        raise InvalidArgument(f"{option} {text}: give at least {max(minimum, 1)} {unit}")
+    if not minimum <= found[0] <= found[1] or found[1] < 1:
+        raise InvalidArgument(f"{option} {text}: give MIN..MAX with {minimum} <= MIN <= MAX and MAX >= 1")
+    return found
