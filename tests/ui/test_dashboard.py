@@ -150,6 +150,19 @@ def test_the_drift_and_validation_pages_say_what_the_cli_says(ui: str, home: Pat
     assert all(c["detail"] in text(one) for c in checks)
 
 
+def test_the_jobs_page_lists_a_batch_job_with_its_rows_and_status(ui: str, home: Path, tmp_path: Path) -> None:
+    np.save(tmp_path / "rows.npy", np.random.default_rng(2).normal(size=(300, 4)).astype(np.float32))
+    run_cli(home, "batch", "fraud@production", str(tmp_path / "rows.npy"), "--output", str(tmp_path / "scores"))
+    page = httpx.get(f"{ui}/jobs", params={"model": "fraud"}).text
+    job = re.search(r'<tr class="job" data-status="([a-z]+)">(.*?)</tr>', page, re.S)
+    assert job is not None
+    assert job.group(1) == "done"
+    cells = text(job.group(2))
+    assert "fraud/1" in cells
+    assert "300 300 0 local" in cells  # rows, scored, errors, engine
+    assert str(tmp_path / "scores") in cells
+
+
 @pytest.mark.parametrize(("path", "status", "says"), [
     ("/models/nobody", 404, "'nobody' is not registered"),
     ("/models/fraud/versions/99", 404, "99"),
