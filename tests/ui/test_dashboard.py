@@ -283,3 +283,15 @@ def test_in_a_browser_the_server_charts_move_while_a_load_runs(browser, ui: str,
         stop.set()
         thread.join(timeout=10)
         stop_server(server)
+
+
+def test_after_the_page_s_moves_drift_still_names_the_newest_window_that_saw_traffic(ui: str, home: Path) -> None:
+    """Run after the browser's promotion and rollback (when chromium is there): production's newest windows then
+    saw no request, and `features` is that of the newest window with some, not an empty list beside drift: true."""
+    said = json.loads(run_cli(home, "drift", "fraud@production", "--json", ok=False).stdout)
+    with_traffic = [w for w in said["windows"] if w["features"]]
+    assert with_traffic
+    assert said["features"] == with_traffic[-1]["features"]
+    assert said["features"]
+    page = httpx.get(f"{ui}/models/fraud/drift", params={"ref": "production"}).text
+    assert page.count('<section class="window"') == len(said["windows"])  # the page cuts the same windows

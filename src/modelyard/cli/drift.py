@@ -115,7 +115,8 @@ def drift(
 
         html.write_text(render(report, ref or ", ".join(data or []), floor))
     if as_json:
-        print_json({"drift": report.drift, "features": report.windows[-1].features if report.windows else [],
+        newest = next((w.features for w in reversed(report.windows) if w.features), [])  # an empty tail says none
+        print_json({"drift": report.drift, "features": newest,
                     "windows": [{**vars(w), "drift": w.drift} for w in report.windows]})  # fmt: skip
     else:
         for w in report.windows:
