@@ -86,6 +86,22 @@ def test_alias_moves_history_and_rollback(store: SqlAlchemyStore) -> None:
     assert store.get_model_version("fraud", 1).aliases == ("production",)
 
 
+def test_a_move_on_what_the_caller_saw_refuses_once_the_alias_moved_meanwhile(store: SqlAlchemyStore) -> None:
+    for _ in range(3):
+        store.create_model_version(new())
+    with pytest.raises(FailedPrecondition, match="moved to nothing meanwhile, not 1"):
+        store.set_alias("fraud", "production", 2, "ann", "", expect=1)
+    store.set_alias("fraud", "production", 1, "ann", "", expect=None)  # unset, as seen
+    store.set_alias("fraud", "production", 2, "bob", "", expect=1)
+    with pytest.raises(FailedPrecondition, match="fraud@production moved to 2 meanwhile, not 1"):
+        store.set_alias("fraud", "production", 3, "carl", "validated against 1", expect=1)
+    with pytest.raises(FailedPrecondition, match="moved to 2 meanwhile"):
+        store.rollback_alias("fraud", "production", "carl", "", expect=3)
+    assert store.resolve_alias("fraud", "production") == 2  # neither refused move changed anything
+    assert len(store.alias_history("fraud", "production")) == 2
+    assert store.rollback_alias("fraud", "production", "dan", "", expect=2).to_version == 1
+
+
 def test_alias_history_pages_back_from_the_newest_move(store: SqlAlchemyStore) -> None:
     for _ in range(2):
         store.create_model_version(new())

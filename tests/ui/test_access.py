@@ -40,14 +40,22 @@ def test_an_edited_cookie_or_one_under_another_token_is_nobody() -> None:
     assert access.viewer(request(f"ada|{int(expires) + 10**6}|{mac}")) is None  # a longer session, self-granted
     assert access.viewer(request(Access("another-token-here").cookie("another-token-here", "ada"))) is None
     assert access.viewer(request("garbage")) is None
+    assert access.viewer(request(f"ada|{expires}|é")) is None  # compare_digest raises on such a str
 
 
 def test_a_write_needs_the_viewer_s_form_key_or_the_token_itself() -> None:
-    access = Access(TOKEN)
+    now = [1_000.0]
+    access = Access(TOKEN, clock=lambda: now[0])
     signed_in = request(access.cookie(TOKEN, "ada"))
-    assert access.actor(signed_in, {"csrf": access.csrf("ada")}) == "ada (ui)"
+    assert access.actor(signed_in, {"csrf": access.csrf(signed_in)}) == "ada (ui)"
     with pytest.raises(PermissionDenied, match="csrf"):
-        access.actor(signed_in, {"csrf": access.csrf("eve")})
+        access.actor(signed_in, {"csrf": access.csrf(request(access.cookie(TOKEN, "eve")))})
+    now[0] += 1
+    later = request(access.cookie(TOKEN, "ada"))  # ada signs in again: the old page's key is not this session's
+    with pytest.raises(PermissionDenied, match="csrf"):
+        access.actor(later, {"csrf": access.csrf(signed_in)})
+    with pytest.raises(PermissionDenied, match="csrf"):
+        access.actor(signed_in, {"csrf": "é"})  # not ASCII: refused, not a 500
     with pytest.raises(Unauthenticated, match="sign in"):
         access.actor(request(), {})
     assert access.actor(request(authorization=f"Bearer {TOKEN}", actor="deploy-bot"), {}) == "deploy-bot (ui)"

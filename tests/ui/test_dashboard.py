@@ -170,12 +170,29 @@ def test_the_jobs_page_lists_a_batch_job_with_its_rows_and_status(ui: str, home:
     ("/models/fraud/compare?a=1", 400, "b: ''"),
     ("/models/fraud/drift?since=forever", 400, "since: one of"),
     ("/no/such/page", 404, "no page at /no/such/page"),
+    ("/models/fraud/versions/%C2%B2", 400, "'²' is not a version number"),  # a digit to str.isdigit, not to int
+    ("/models/fraud/validations/99999999999999999999999", 400, "is not a validation number"),  # past SQLite's
+    ("/models/churn/aliases?alias=production&before=%C2%B2", 400, "before: '²' is not a move number"),
+    ("/jobs?model=nope", 404, "no model named 'nope'"),
 ])  # fmt: skip
 def test_bad_addresses_get_a_page_that_says_why(ui: str, path: str, status: int, says: str) -> None:
     response = httpx.get(f"{ui}{path}")
     assert response.status_code == status
     assert says in text(response.text)
     assert "Traceback" not in response.text
+
+
+def test_what_an_address_or_a_forged_cookie_cannot_make_the_page_say(ui: str) -> None:
+    fake = httpx.get(f"{ui}/models/fraud/aliases", params={"done": "fraud@production: 1 → 9 (validation #9 pass)"})
+    assert "1 → 9" not in fake.text  # the banner is read back from the registry, by the move's id
+    fake = httpx.get(f"{ui}/models/fraud/aliases", params={"moved": "999999"})
+    assert 'id="done"' not in fake.text
+    cookie = "modelyard_ui=ada|9999999999|é".encode()  # raw bytes: compare_digest raised on such a str (a 500)
+    forged = httpx.get(f"{ui}/models", headers=[(b"cookie", cookie)])
+    assert forged.status_code == 200
+    assert "sign in to promote" in forged.text  # nobody, not a 500
+    rebound = httpx.get(f"{ui}/models", headers={"Host": "attacker.example"})
+    assert rebound.status_code == 400  # on loopback only loopback names: no DNS rebinding
 
 
 def signed_in(ui: str) -> tuple[httpx.Client, str]:

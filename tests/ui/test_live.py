@@ -58,9 +58,18 @@ def test_no_request_in_between_gives_no_quantile_and_a_restart_counts_from_zero(
 
 def test_the_sampler_answers_the_change_since_its_last_reading_and_shares_one_between_pages() -> None:
     texts = iter([metrics(0, 0, 0, 0), metrics(40, 0, 40, 0)])  # a third scrape would raise StopIteration
-    clock = iter([0.0, 2.0, 2.1])
+    clock = iter([0.0, 2.0, 2.0, 2.1])  # the first read's scrape; the second's look and scrape; the third's look
     sampler = Sampler(lambda url: next(texts), lambda: next(clock))
-    assert sampler.read("http://a")["versions"]["fraud/2"]["rps"] is None  # nothing before it: no rate yet
+    first = sampler.read("http://a")["versions"]["fraud/2"]
+    assert set(first.values()) == {None}  # nothing before it: no rate, and no lifetime figure shown as recent
     second = sampler.read("http://a")
     assert second["versions"]["fraud/2"]["rps"] == pytest.approx(20.0)
     assert sampler.read("http://a") == second  # 0.1 s later (another page polling): the same point, no scrape
+
+
+def test_a_body_that_is_not_prometheus_text_is_unavailable_not_a_crash() -> None:
+    from modelyard.errors import Unavailable
+
+    sampler = Sampler(lambda url: "<html>not metrics {", lambda: 0.0)
+    with pytest.raises(Unavailable, match="is not Prometheus text"):
+        sampler.read("http://a")

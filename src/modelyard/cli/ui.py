@@ -36,9 +36,14 @@ def ui(
             pass
     except OSError as error:
         raise PortInUse(f"--port {port}: cannot listen on {host}:{port} ({error.strerror}); choose another") from None
-    app = create_app(s.registry(), token, s.settings.home_dir / "cache")
+    from modelyard.ui.app import LOOPBACK
+
+    loopback = host in LOOPBACK
+    app = create_app(s.registry(), token, s.settings.home_dir / "cache", LOOPBACK if loopback else None)
     mode = "signed-in users may promote and roll back" if token else "read-only: MODELYARD_UI__TOKEN allows writes"
     out.print(f"modelyard ui on http://{host}:{port}/ ({mode})")
-    if host not in ("127.0.0.1", "localhost", "::1") and token is None:
-        err.print(f"note: {host} exposes the registry's contents to whoever reaches it", style="yellow")
+    if not loopback:
+        err.print(f"note: {host} shows the registry to whoever reaches it"
+                  + (", and the token and session cross the network in clear: put TLS in front" if token else ""),
+                  style="yellow")  # fmt: skip
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -39,7 +39,7 @@ from modelyard.registry.entities import (
     VersionFilter,
 )
 from modelyard.registry.garbage import Garbage, collect
-from modelyard.registry.store import RegistryStore
+from modelyard.registry.store import UNCHECKED, RegistryStore, Unchecked
 from modelyard.settings import Settings
 from modelyard.uri import ModelRef, check_alias, check_name, parse_ref
 
@@ -268,15 +268,25 @@ class Registry:
         return deleted
 
     def set_alias(
-        self, name: str, alias: str, version: int, reason: str = "", evidence: Mapping[str, Any] | None = None
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        reason: str = "",
+        evidence: Mapping[str, Any] | None = None,
+        expect: int | Unchecked | None = UNCHECKED,
     ) -> AliasEvent:
-        return self.store.set_alias(check_name(name), check_alias(alias), version, self.actor, reason, evidence)
+        """`expect`: move only if the alias points at this version now (None: unset); see `RegistryStore`."""
+        return self.store.set_alias(check_name(name), check_alias(alias), version, self.actor, reason, evidence,
+                                    expect)  # fmt: skip
 
     def delete_alias(self, name: str, alias: str, reason: str = "") -> AliasEvent:
         return self.store.delete_alias(name, alias, self.actor, reason)
 
-    def rollback(self, name: str, alias: str, reason: str = "") -> AliasEvent:
-        return self.store.rollback_alias(name, alias, self.actor, reason)
+    def rollback(
+        self, name: str, alias: str, reason: str = "", expect: int | Unchecked | None = UNCHECKED
+    ) -> AliasEvent:
+        return self.store.rollback_alias(name, alias, self.actor, reason, expect)
 
     def history(
         self, name: str, alias: str | None = None, limit: int | None = None, before: int | None = None

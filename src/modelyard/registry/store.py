@@ -24,6 +24,13 @@ from modelyard.registry.entities import (
 )
 
 
+class Unchecked:
+    """The alias may point anywhere: the move is not conditional."""
+
+
+UNCHECKED = Unchecked()
+
+
 class RegistryStore(ABC):
     @abstractmethod
     def create_model_version(self, new: NewVersion) -> ModelVersion:
@@ -88,14 +95,20 @@ class RegistryStore(ABC):
         actor: str,
         reason: str,
         evidence: Mapping[str, Any] | None = None,
-    ) -> AliasEvent: ...
+        expect: int | Unchecked | None = UNCHECKED,
+    ) -> AliasEvent:
+        """`expect`: the version the alias must point at now (None: unset), checked under the model's lock, so a
+        move decided on what a caller saw (a validation, a page) never undoes a move made meanwhile."""
 
     @abstractmethod
     def delete_alias(self, name: str, alias: str, actor: str, reason: str) -> AliasEvent: ...
 
     @abstractmethod
-    def rollback_alias(self, name: str, alias: str, actor: str, reason: str) -> AliasEvent:
-        """Undo the latest move of the alias that was not itself rolled back (repeated rollbacks walk back)."""
+    def rollback_alias(
+        self, name: str, alias: str, actor: str, reason: str, expect: int | Unchecked | None = UNCHECKED
+    ) -> AliasEvent:
+        """Undo the latest move of the alias that was not itself rolled back (repeated rollbacks walk back);
+        `expect` as for `set_alias`."""
 
     @abstractmethod
     def alias_history(

@@ -39,29 +39,41 @@ class Access:
         assert self._key is not None
         return hmac.new(self._key, f"{purpose}:{name}".encode(), hashlib.sha256).hexdigest()
 
+    @staticmethod
+    def _same(given: str, expected: str) -> bool:
+        """Constant time on bytes: `compare_digest` raises on a str that is not ASCII (a forged cookie)."""
+        return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode())
+
     def cookie(self, token: str, name: str) -> str:
         """The cookie's value for a correct token and a plausible name; Unauthenticated otherwise."""
         if self._key is None:
             raise PermissionDenied("this dashboard is read-only: start it with MODELYARD_UI__TOKEN set to sign in")
-        if not hmac.compare_digest(token.encode(), self._key):
+        if not hmac.compare_digest(token.encode("utf-8", "replace"), self._key):
             raise Unauthenticated("token: that is not this dashboard's token")
         if not NAME.match(name):
             raise Unauthenticated("name: say who you are (letters, digits, spaces, . @ -; at most 64)")
         signed = f"{name}|{int(self._clock()) + SESSION_S}"
         return f"{signed}|{self._mac('session', signed)}"
 
-    def viewer(self, request: Request) -> str | None:
-        """The signed-in name, or None."""
+    def session(self, request: Request) -> str | None:
+        """The signed session (`name|expires`) when the cookie is genuine and not expired, else None."""
         if self._key is None:
             return None
         signed, _, mac = request.cookies.get(COOKIE, "").rpartition("|")
         name, _, expires = signed.rpartition("|")
-        if not (name and expires.isdigit() and hmac.compare_digest(mac, self._mac("session", signed))):
+        if not (name and expires.isascii() and expires.isdigit() and self._same(mac, self._mac("session", signed))):
             return None
-        return name if int(expires) > self._clock() else None
+        return signed if int(expires) > self._clock() else None
 
-    def csrf(self, viewer: str) -> str:
-        return self._mac("form", viewer)
+    def viewer(self, request: Request) -> str | None:
+        """The signed-in name, or None."""
+        signed = self.session(request)
+        return signed.rpartition("|")[0] if signed is not None else None
+
+    def csrf(self, request: Request) -> str:
+        """The form key of this session: it ends with the session, and a new sign-in makes a new one."""
+        signed = self.session(request)
+        return self._mac("form", signed) if signed is not None else ""
 
     def actor(self, request: Request, form: Mapping[str, str]) -> str:
         """Who asks for a write, checked; PermissionDenied or Unauthenticated say why not."""
@@ -71,13 +83,18 @@ class Access:
         bearer = request.headers.get("authorization", "")
         if bearer:
             scheme, _, token = bearer.partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self._key):
+            if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode("utf-8", "replace"),
+                                                                     self._key):  # fmt: skip
                 raise Unauthenticated("Authorization: not this dashboard's token")
             name = request.headers.get("x-modelyard-actor", "script")
             return f"{name if NAME.match(name) else 'script'} (ui)"
         viewer = self.viewer(request)
         if viewer is None:
             raise Unauthenticated("sign in with the dashboard's token to promote or roll back")
-        if not hmac.compare_digest(form.get("csrf", ""), self.csrf(viewer)):
-            raise PermissionDenied("csrf: this form was not issued to you (a stale page or another site): reload")
+        self.check_form(request, form)
         return f"{viewer} (ui)"
+
+    def check_form(self, request: Request, form: Mapping[str, str]) -> None:
+        """PermissionDenied unless the form carries this session's key."""
+        if not self._same(form.get("csrf", ""), self.csrf(request)):
+            raise PermissionDenied("csrf: this form was not issued to you (a stale page or another site): reload")

@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 
 from modelyard.errors import FailedPrecondition, InvalidArgument, ModelyardError, PayloadTooLarge
 from modelyard.registry import AliasEvent, Registry, Validation
-from modelyard.ui.models import model_or_404, registry
+from modelyard.ui.models import model_or_404, number, registry
 from modelyard.ui.render import page
 from modelyard.validation.promote import Promotion
 
@@ -59,11 +59,25 @@ def aliases(request: Request, status: int = 200, message: str = "", refused: Val
     model_or_404(reg, name)
     found = reg.model(name)
     only, before = request.query_params.get("alias", ""), request.query_params.get("before", "")
-    if before and not before.isdigit():
-        raise InvalidArgument(f"before: {before!r} is not a move number")
-    timeline = _timeline(reg, name, found.aliases, only, int(before) if before and only else None)
+    older = number("before", before, "a move number") if before else None
+    timeline = _timeline(reg, name, found.aliases, only, older if only else None)
+    moved = request.query_params.get("moved", "")
+    done = _said(reg, name, number("moved", moved, "a move number")) if moved else ""
     return page(request, "aliases.html", status, model=found, timeline=timeline, only=only, message=message,
-                refused=refused, error=error)  # fmt: skip
+                refused=refused, error=error, done=done)  # fmt: skip
+
+
+def _said(reg: Registry, name: str, event_id: int) -> str:
+    """What the move just made was, read back from the registry (never from the address: a link cannot make the
+    page announce a move that did not happen)."""
+    found = reg.history(name, limit=1, before=event_id + 1)
+    if not found or found[0].id != event_id:
+        return ""
+    e = found[0]
+    why: str = e.kind
+    if e.kind != "rollback" and "validation" in e.evidence:
+        why = f"validation #{e.evidence['validation']} {e.evidence.get('verdict', '')}".strip()
+    return f"{name}@{e.alias}: {e.from_version} → {e.to_version} ({why})"
 
 
 def _writer(request: Request, actor: str) -> Registry:
@@ -73,11 +87,7 @@ def _writer(request: Request, actor: str) -> Registry:
 
 
 def _version(key: str, value: str) -> int | None:
-    if value in ("", "none"):
-        return None
-    if not value.isdigit():
-        raise InvalidArgument(f"{key}: {value!r} is not a version number")
-    return int(value)
+    return None if value in ("", "none") else number(key, value)
 
 
 def _seen(fields: Mapping[str, str], source: str, target: str) -> tuple[int | None, int | None]:
@@ -101,10 +111,8 @@ async def promote(request: Request) -> Response:
         done = await run_in_threadpool(_promote, request, writer, name, source, target, fields, expect)
     except ModelyardError as error:
         refused = getattr(error, "validation", None)
-        return aliases(request, error.http_status, refused=refused, error=str(error))
-    verdict = f"validation #{done.validation.id} {done.validation.verdict}"
-    said = f"{name}@{done.moved.alias}: {done.moved.from_version} → {done.moved.to_version} ({verdict})"
-    return RedirectResponse(f"/models/{quote(name)}/aliases?done={quote(said)}", status_code=303)
+        return await run_in_threadpool(aliases, request, error.http_status, refused=refused, error=str(error))
+    return RedirectResponse(f"/models/{quote(name)}/aliases?moved={done.moved.id}", status_code=303)
 
 
 def _promote(request: Request, writer: Registry, name: str, source: str, target: str, fields: Mapping[str, str],
@@ -133,13 +141,12 @@ async def rollback(request: Request) -> Response:
         actor = request.app.state.access.actor(request, fields)
         alias = fields.get("alias", "")
         writer = _writer(request, actor)
-        current = writer.model(name).aliases.get(alias)
         expected = _version("expect", fields.get("expect", ""))
-        if current != expected:
-            raise FailedPrecondition(f"the page was stale: {name}@{alias} is {current} now, not {expected}; "
-                                     "nothing changed, look again")  # fmt: skip
-        moved = await run_in_threadpool(writer.rollback, name, alias, fields.get("reason", "").strip())
+        reason = fields.get("reason", "").strip()
+        try:  # checked under the model's lock: a move made since the page was drawn is never undone
+            moved = await run_in_threadpool(writer.rollback, name, alias, reason, expected)
+        except FailedPrecondition as error:
+            raise FailedPrecondition(f"the page was stale: {error}; look again") from None
     except ModelyardError as error:
-        return aliases(request, error.http_status, error=str(error))
-    said = f"{name}@{moved.alias}: {moved.from_version} → {moved.to_version} (rollback)"
-    return RedirectResponse(f"/models/{quote(name)}/aliases?done={quote(said)}", status_code=303)
+        return await run_in_threadpool(aliases, request, error.http_status, error=str(error))
+    return RedirectResponse(f"/models/{quote(name)}/aliases?moved={moved.id}", status_code=303)

@@ -8,10 +8,13 @@ log is, never a traceback in the browser.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -39,11 +42,13 @@ async def signin(request: Request) -> Response:
     except ModelyardError as error:
         return page(request, "signin.html", error.http_status, error=str(error), back=back)
     response = RedirectResponse(back, status_code=303)
-    response.set_cookie(COOKIE, value, httponly=True, samesite="strict", max_age=SESSION_S)
+    secure = request.url.scheme == "https"  # behind a TLS proxy that says so: the cookie never goes out in clear
+    response.set_cookie(COOKIE, value, httponly=True, samesite="strict", max_age=SESSION_S, secure=secure)
     return response
 
 
 async def signout(request: Request) -> Response:
+    request.app.state.access.check_form(request, await aliases.form(request))  # no other site signs you out
     response = RedirectResponse("/", status_code=303)
     response.delete_cookie(COOKIE)
     return response
@@ -70,9 +75,15 @@ def home(_: Request) -> Response:
     return RedirectResponse("/models", status_code=307)
 
 
-def create_app(registry: Registry, token: str | None, cache_dir: Path) -> Starlette:
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def create_app(
+    registry: Registry, token: str | None, cache_dir: Path, hosts: Sequence[str] | None = LOOPBACK
+) -> Starlette:
     """The dashboard over `registry`: read-only without `token`; `cache_dir` is where versions are unpacked when a
-    promotion must run its validation now."""
+    promotion must run its validation now. `hosts`: the Host headers answered (None: any). On loopback only
+    loopback names, so a page on another site cannot read this one through DNS rebinding."""
     routes = [
         Route("/", home),
         Route("/models", models.models),
@@ -93,7 +104,8 @@ def create_app(registry: Registry, token: str | None, cache_dir: Path) -> Starle
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     handlers = {ModelyardError: _known, HTTPException: _http, Exception: _unknown}
-    app = Starlette(routes=routes, exception_handlers=handlers)
+    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=list(hosts))] if hosts is not None else []
+    app = Starlette(routes=routes, exception_handlers=handlers, middleware=middleware)
     app.state.registry = registry
     app.state.access = Access(token)
     app.state.cache_dir = cache_dir

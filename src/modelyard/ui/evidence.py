@@ -10,8 +10,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from modelyard.errors import InvalidArgument, ModelyardError
+from modelyard.errors import InvalidArgument, ModelyardError, NotFound
 from modelyard.ui.models import model_or_404, registry
+from modelyard.ui.models import number as parse
 from modelyard.ui.render import page
 
 SHOWN = 100  # validations on the page
@@ -27,11 +28,9 @@ def validations(request: Request) -> Response:
 
 def validation(request: Request) -> Response:
     name, number = request.path_params["name"], request.path_params["id"]
-    if not number.isdigit():
-        raise InvalidArgument(f"validation: {number!r} is not a validation number")
-    found = registry(request).validation(int(number))
+    found = registry(request).validation(parse("validation", number, "a validation number"))
     if found.name != name:
-        raise InvalidArgument(f"validation #{number} is of {found.name}, not {name}")
+        raise NotFound(f"validation #{number} is of {found.name}, not {name}")
     return page(request, "validation.html", v=found)
 
 
@@ -47,19 +46,21 @@ async def drift(request: Request) -> Response:
     if since not in SINCE:
         raise InvalidArgument(f"since: one of {', '.join(SINCE)}, not {since!r}")
     reg = registry(request)
-    model_or_404(reg, name)
-    target = f"{name}/{ref}" if ref.isdigit() else f"{name}@{ref}"
+    aliases = sorted((await run_in_threadpool(model_or_404, reg, name)).aliases)
+    target = f"{name}/{ref}" if ref.isascii() and ref.isdigit() else f"{name}@{ref}"
     windows, problem = [], ""
     try:
         report = await run_in_threadpool(drift_report, reg, target, time.time() - SINCE[since])
         windows = windows_view(report)
     except ModelyardError as error:  # no traffic, no reference, an alias that never pointed anywhere: say so
         problem = str(error)
-    aliases = sorted(reg.model(name).aliases)
     return page(request, "drift.html", name=name, ref=ref, since=since, choices=list(SINCE), aliases=aliases,
                 windows=windows, problem=problem)  # fmt: skip
 
 
 def jobs(request: Request) -> Response:
     name = request.query_params.get("model") or None
-    return page(request, "jobs.html", model=name, jobs=registry(request).jobs(name, limit=200))
+    reg = registry(request)
+    if name is not None:
+        model_or_404(reg, name)
+    return page(request, "jobs.html", model=name, jobs=reg.jobs(name, limit=200))

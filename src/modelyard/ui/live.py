@@ -16,6 +16,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from modelyard.errors import Unavailable
 from modelyard.validation.watch import quantile
 
 Buckets = tuple[tuple[float, float], ...]
@@ -117,29 +118,34 @@ def points(before: Reading | None, after: Reading) -> dict[str, Point]:
 class Sampler:
     """The last reading of each server, shared by every page that watches it: each call answers the change since
     the previous reading. Pages polling the same server within half a second share one reading (and one scrape of
-    its `/metrics`): each gets the same answer, with the same `at`, and draws it once. The first reading has
-    nothing before it, so its rates are unknown (None), not zero."""
+    its `/metrics`): each gets the same answer, with the same `at`, and draws it once; a lock per server keeps two
+    scrapes from crossing, so a reading never replaces a newer one. The first reading has nothing before it: its
+    figures are unknown (None), not a server's whole life shown as its last two seconds."""
 
     SHARE_S = 0.5
 
     def __init__(self, fetch: Callable[[str], str], clock: Callable[[], float]) -> None:
         self._fetch, self._clock = fetch, clock
         self._last: dict[str, tuple[Reading, dict[str, Any]]] = {}
+        self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def read(self, url: str) -> dict[str, Any]:
-        now = self._clock()
         with self._lock:
+            lock = self._locks.setdefault(url, threading.Lock())
+        with lock:
             last = self._last.get(url)
-        if last is not None and now - last[0].at < self.SHARE_S:
-            return last[1]
-        reading = parse(self._fetch(url), now)
-        before = last[0] if last is not None else None
-        found = {k: vars(p) for k, p in points(before, reading).items()}
-        if before is None:
-            for figures in found.values():
-                figures.update(rps=None, errors_s=None)
-        answer = {"at": reading.at, "versions": found}
-        with self._lock:
+            if last is not None and self._clock() - last[0].at < self.SHARE_S:
+                return last[1]
+            text = self._fetch(url)
+            try:
+                reading = parse(text, self._clock())
+            except (ValueError, KeyError) as error:
+                raise Unavailable(f"{url}/metrics is not Prometheus text: {error}") from None
+            before = last[0] if last is not None else None
+            found = {k: vars(p) for k, p in points(before, reading).items()}
+            if before is None:
+                found = {k: dict.fromkeys(figures) for k, figures in found.items()}
+            answer = {"at": reading.at, "versions": found}
             self._last[url] = (reading, answer)
-        return answer
+            return answer

@@ -4,6 +4,7 @@ the store for one page of rows, never for everything: the page stays fast at 10,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from modelyard.errors import InvalidArgument, NotFound
-from modelyard.registry import ModelVersion, Registry, VersionFilter
+from modelyard.registry import ModelVersion, RegisteredModel, Registry, VersionFilter
 from modelyard.ui.render import page
 
 PAGE_SIZE = 50
@@ -56,11 +57,17 @@ def model(request: Request) -> Response:
                 metric_names=metric_names)  # fmt: skip
 
 
+def number(key: str, value: str, what: str = "a version number") -> int:
+    """A count from a URL or a form: ASCII digits, within a database integer (`'²'.isdigit()` is true, and a
+    24-digit number overflows SQLite), else InvalidArgument naming the field."""
+    if not re.fullmatch(r"[0-9]{1,18}", value):
+        raise InvalidArgument(f"{key}: {value!r} is not {what}")
+    return int(value)
+
+
 def _int(request: Request, key: str, text: str | None = None) -> int:
     value = text if text is not None else request.path_params.get(key) or request.query_params.get(key, "")
-    if not str(value).isdigit():
-        raise InvalidArgument(f"{key}: {value!r} is not a version number")
-    return int(value)
+    return number(key, str(value))
 
 
 def version(request: Request) -> Response:
@@ -114,9 +121,9 @@ def _diff(a: Mapping[str, object], b: Mapping[str, object]) -> list[dict[str, ob
     return rows
 
 
-def model_or_404(reg: Registry, name: str) -> None:
-    """NotFound with the model's name, before a page that lists its parts shows an empty list."""
+def model_or_404(reg: Registry, name: str) -> RegisteredModel:
+    """The model, or NotFound with its name, before a page that lists its parts shows an empty list."""
     try:
-        reg.model(name)
+        return reg.model(name)
     except NotFound:
         raise NotFound(f"no model named {name!r} in this registry") from None

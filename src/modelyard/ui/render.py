@@ -55,7 +55,7 @@ def page(request: Request, template: str, status: int = 200, **context: Any) -> 
     access = request.app.state.access
     viewer = access.viewer(request)
     body = ENV.get_template(template).render(
-        request=request, viewer=viewer, writable=access.enabled, csrf=access.csrf(viewer) if viewer else "",
+        request=request, viewer=viewer, writable=access.enabled, csrf=access.csrf(request) if viewer else "",
         **context,
     )  # fmt: skip
     return HTMLResponse(body, status_code=status)

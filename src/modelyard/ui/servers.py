@@ -18,14 +18,25 @@ from modelyard.ui.live import Sampler
 from modelyard.ui.models import registry
 from modelyard.ui.render import page
 
+MAX_METRICS = 8 << 20  # a server's /metrics is tens of kB; past this it is not one of ours
+
 
 def fetch_metrics(url: str) -> str:
+    """A discovered server's `/metrics`: only over http(s), within 2 s and MAX_METRICS bytes, whatever the
+    registry row says (anyone who can write discovery rows can make the dashboard fetch an address)."""
+    if not url.startswith(("http://", "https://")):
+        raise Unavailable(f"{url!r} is not an http(s) address of a server")
+    body = bytearray()
     try:
-        response = httpx.get(f"{url.rstrip('/')}/metrics", timeout=2.0, trust_env=False)
-        response.raise_for_status()
+        with httpx.stream("GET", f"{url.rstrip('/')}/metrics", timeout=2.0, trust_env=False) as response:
+            response.raise_for_status()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > MAX_METRICS:
+                    raise Unavailable(f"{url}/metrics is over {MAX_METRICS >> 20} MiB: not a modelyard server")
     except httpx.HTTPError as error:
         raise Unavailable(f"{url}/metrics did not answer: {error}") from None
-    return response.text
+    return body.decode("utf-8", "replace")
 
 
 def sampler() -> Sampler:

@@ -82,5 +82,9 @@ def promote(
                 found,
             )
         evidence["override"] = True
-    moved = registry.set_alias(name, target, candidate.version, reason or f"validation #{found.id}: pass", evidence)
+    try:  # the baseline judged must still be the target's: a move made while the validation ran is not undone
+        moved = registry.set_alias(name, target, candidate.version, reason or f"validation #{found.id}: pass",
+                                   evidence, expect=baseline.version)  # fmt: skip
+    except FailedPrecondition as error:
+        raise FailedPrecondition(f"{error}; the validation judged {baseline.version}, promote again") from None
     return Promotion(found, moved, bool(evidence.get("override")))

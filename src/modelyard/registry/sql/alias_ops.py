@@ -14,6 +14,7 @@ from modelyard.registry.entities import AliasEvent, AliasEventKind, ModelVersion
 from modelyard.registry.sql.convert import event_entity, version_entity
 from modelyard.registry.sql.models import AliasEventRow, AliasRow, ModelVersionRow, RegisteredModelRow
 from modelyard.registry.sql.session import SessionStore
+from modelyard.registry.store import UNCHECKED, Unchecked
 
 
 class AliasOps(SessionStore):
@@ -72,6 +73,15 @@ class AliasOps(SessionStore):
                 raise NotFound(f"model {name!r} has no alias {alias!r}")
             return version_entity(row, self._version_aliases(s, name, row.version))
 
+    def _check_expected(self, s: Session, name: str, alias: str, expect: int | Unchecked | None) -> None:
+        if isinstance(expect, Unchecked):
+            return
+        current = s.get(AliasRow, (name, alias))
+        now = current.version if current is not None else None
+        if now != expect:
+            raise FailedPrecondition(f"{name}@{alias} moved to {now if now is not None else 'nothing'} meanwhile, "
+                                     f"not {expect if expect is not None else 'unset'}: nothing changed")  # fmt: skip
+
     def set_alias(
         self,
         name: str,
@@ -80,9 +90,11 @@ class AliasOps(SessionStore):
         actor: str,
         reason: str,
         evidence: Mapping[str, Any] | None = None,
+        expect: int | Unchecked | None = UNCHECKED,
     ) -> AliasEvent:
         with self._session(write=True) as s:
             self._lock_model(s, name)
+            self._check_expected(s, name, alias, expect)
             return self._move(s, name, alias, "set", version, actor, reason, evidence)
 
     def delete_alias(self, name: str, alias: str, actor: str, reason: str) -> AliasEvent:
@@ -90,9 +102,12 @@ class AliasOps(SessionStore):
             self._lock_model(s, name)
             return self._move(s, name, alias, "delete", None, actor, reason)
 
-    def rollback_alias(self, name: str, alias: str, actor: str, reason: str) -> AliasEvent:
+    def rollback_alias(
+        self, name: str, alias: str, actor: str, reason: str, expect: int | Unchecked | None = UNCHECKED
+    ) -> AliasEvent:
         with self._session(write=True) as s:
             self._lock_model(s, name)
+            self._check_expected(s, name, alias, expect)
             events = [event_entity(r) for r in s.scalars(self._history_query(name, alias, newest_first=True))]
             target = rollback_target(events, name, alias)
             try:
