@@ -191,6 +191,9 @@ def test_what_an_address_or_a_forged_cookie_cannot_make_the_page_say(ui: str) ->
     forged = httpx.get(f"{ui}/models", headers=[(b"cookie", cookie)])
     assert forged.status_code == 200
     assert "sign in to promote" in forged.text  # nobody, not a 500
+    gone = httpx.get(f"{ui}/api/servers/no-such-server/live")
+    assert gone.status_code == 404
+    assert "no live server 'no-such-server'" in gone.json()["error"]  # the charts' API answers JSON
     rebound = httpx.get(f"{ui}/models", headers={"Host": "attacker.example"})
     assert rebound.status_code == 400  # on loopback only loopback names: no DNS rebinding
 

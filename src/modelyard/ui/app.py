@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -54,21 +54,27 @@ async def signout(request: Request) -> Response:
     return response
 
 
+def _failed(request: Request, status: int, message: str) -> Response:
+    """A page that says why, or for the charts' JSON API (`/api/`) `{"error": ...}`."""
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"error": message}, status)
+    return page(request, "error.html", status, code=status, message=message)
+
+
 async def _known(request: Request, error: Exception) -> Response:
     assert isinstance(error, ModelyardError)
-    return page(request, "error.html", error.http_status, code=error.http_status, message=str(error))
+    return _failed(request, error.http_status, str(error))
 
 
 async def _http(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
-    message = f"no page at {request.url.path}" if error.status_code == 404 else str(error.detail)
-    return page(request, "error.html", error.status_code, code=error.status_code, message=message)
+    return _failed(request, error.status_code,
+                   f"no page at {request.url.path}" if error.status_code == 404 else str(error.detail))  # fmt: skip
 
 
 async def _unknown(request: Request, error: Exception) -> Response:
     log.exception("the page %s failed", request.url.path)
-    return page(request, "error.html", 500, code=500,
-                message="this page failed on the dashboard's side; its log has the details")  # fmt: skip
+    return _failed(request, 500, "this page failed on the dashboard's side; its log has the details")
 
 
 def home(_: Request) -> Response:

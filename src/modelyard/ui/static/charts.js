@@ -82,7 +82,9 @@
     function poll() {
       if (!document.body.contains(section)) { return false; }
       fetch(url, { headers: { Accept: "application/json" } }).then(function (r) {
-        if (!r.ok) { return r.text().then(function (t) { throw new Error(r.status + ": " + t.slice(0, 200)); }); }
+        if (!r.ok) {
+          return r.json().then(function (e) { throw new Error(e.error); }, function () { throw new Error("HTTP " + r.status); });
+        }
         return r.json();
       }).then(function (reading) {
         var keys = Object.keys(reading.versions);
