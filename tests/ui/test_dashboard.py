@@ -274,6 +274,13 @@ def test_in_a_browser_a_refusal_shows_its_reasons_and_a_pass_moves_the_alias(bro
     rolled = "fraud@production: 2 → 1 (rollback)"
     wait_until(lambda: rolled in browser.execute_script("return document.getElementById('done')?.textContent ?? ''"),
                10, what=rolled)  # fmt: skip
+    for name, path, css in (("compare", "/models/fraud/compare?a=1&b=3", "tr.changed"),
+                            ("validations", "/models/fraud/validations", "tr.validation"),
+                            ("drift", "/models/fraud/drift", "h1"),  # features once the drift test set a reference
+                            ("jobs", "/jobs", "h1")):  # fmt: skip
+        browser.get(f"{ui}{path}")
+        assert find(css).is_displayed(), name
+        shot(browser, name)  # the README's pictures
 
 
 def test_in_a_browser_the_server_charts_move_while_a_load_runs(browser, ui: str, home: Path) -> None:  # type: ignore[no-untyped-def]
