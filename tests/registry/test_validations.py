@@ -38,6 +38,9 @@ def test_recorded_validations_come_back_newest_first_and_by_pair(registry: Regis
         registry.record_validation(validation(2, "pass", name="nobody"))
     with pytest.raises(NotFound, match="no validation #999"):
         registry.validation(999)
+    assert [v.id for v in registry.validations("fraud", version=3)] == [other.id]  # as candidate
+    assert [v.id for v in registry.validations("fraud", version=1)] == [other.id, second.id, first.id]  # baseline
+    assert [v.id for v in registry.validations("fraud", limit=1, before=other.id)] == [second.id]  # the next page
 
 
 def test_a_model_policy_is_kept_with_its_history_per_kind(registry: Registry, mlp_path: Path) -> None:

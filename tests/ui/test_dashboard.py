@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -21,7 +22,7 @@ import pytest
 
 from modelyard import examples
 from modelyard.client import Client
-from modelyard.registry import Registry
+from modelyard.registry import Registry, Validation
 from modelyard.settings import Settings
 from modelyard.testing import free_port, record_traffic, run_cli, start_server, stop_server, wait_until
 
@@ -48,6 +49,11 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with Registry.from_settings(Settings(home=home)) as registry:
         for i in range(25):  # more moves than a page shows
             registry.set_alias("churn", "production", 1, reason=f"move {i}")
+        for i in range(55):  # more validations than a page shows
+            registry.record_validation(Validation(
+                id=0, name="churn", baseline_version=1, candidate_version=1, baseline_sha256="", candidate_sha256="",
+                data_sha256="", requests=100 + i, source="test", policy={}, checks=(), verdict="pass", actor="",
+                at=datetime.now(UTC)))  # fmt: skip
         curves = [
             {"config": "no batching inst=1 threads=1", "points": [[1, 900.0, 1.1], [4, 2100.0, 2.5]]},
             {"config": "batch=8 delay=1000us inst=1 threads=1", "points": [[1, 800.0, 1.4], [8, 3000.0, 3.9]]},
@@ -121,6 +127,16 @@ def test_an_alias_timeline_pages_back_through_older_moves(ui: str) -> None:
     rest = httpx.get(f"{ui}/models/churn/aliases{html.unescape(older.group(1))}").text
     assert re.findall(r"move (\d+)", text(rest)) == ["4", "3", "2", "1", "0"]
     assert 'id="older-production"' not in rest
+
+
+def test_the_validations_page_pages_back_through_older_ones(ui: str) -> None:
+    first = httpx.get(f"{ui}/models/churn/validations").text
+    assert first.count('class="validation"') == 50
+    older = re.search(r'id="older" href="([^"]+)"', first)
+    assert older is not None
+    rest = httpx.get(f"{ui}/models/churn/validations{html.unescape(older.group(1))}").text
+    assert re.findall(r'<td class="num">(\d+)</td>', rest) == [str(100 + i) for i in range(4, -1, -1)]  # requests
+    assert 'id="older"' not in rest
 
 
 def test_the_drift_and_validation_pages_say_what_the_cli_says(ui: str, home: Path, tmp_path: Path) -> None:

@@ -301,9 +301,11 @@ class Registry:
 
         return self.store.record_validation(validation if validation.actor else replace(validation, actor=self.actor))
 
-    def validations(self, name: str, limit: int = 50) -> list[Validation]:
-        """The model's validations, newest first."""
-        return self.store.list_validations(name, limit)
+    def validations(
+        self, name: str, limit: int = 50, version: int | None = None, before: int | None = None
+    ) -> list[Validation]:
+        """The model's validations, newest first (of one version, as candidate or baseline; before an id)."""
+        return self.store.list_validations(name, limit, version, before)
 
     def validation(self, validation_id: int) -> Validation:
         return self.store.get_validation(validation_id)

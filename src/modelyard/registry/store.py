@@ -134,7 +134,11 @@ class RegistryStore(ABC):
     def record_validation(self, validation: Validation) -> Validation: ...
 
     @abstractmethod
-    def list_validations(self, name: str, limit: int = 50) -> list[Validation]: ...
+    def list_validations(
+        self, name: str, limit: int = 50, version: int | None = None, before: int | None = None
+    ) -> list[Validation]:
+        """Newest first; `version`: those that judged it, as candidate or baseline; `before`: ids below it (the
+        next page)."""
 
     @abstractmethod
     def get_validation(self, validation_id: int) -> Validation: ...

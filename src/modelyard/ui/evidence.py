@@ -15,7 +15,7 @@ from modelyard.ui.models import model_or_404, registry
 from modelyard.ui.models import number as parse
 from modelyard.ui.render import page
 
-SHOWN = 100  # validations on the page
+SHOWN = 50  # validations on a page; older ones a link away
 SINCE = {"1h": 3600, "6h": 6 * 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400}
 
 
@@ -23,7 +23,12 @@ def validations(request: Request) -> Response:
     name = request.path_params["name"]
     reg = registry(request)
     model_or_404(reg, name)
-    return page(request, "validations.html", name=name, validations=reg.validations(name, limit=SHOWN), shown=SHOWN)
+    before = request.query_params.get("before", "")
+    found = reg.validations(
+        name, limit=SHOWN + 1, before=parse("before", before, "a validation number") if before else None
+    )
+    older = found[SHOWN - 1].id if len(found) > SHOWN else None
+    return page(request, "validations.html", name=name, validations=found[:SHOWN], older=older)
 
 
 def validation(request: Request) -> Response:

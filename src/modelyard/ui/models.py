@@ -74,8 +74,7 @@ def version(request: Request) -> Response:
     name = request.path_params["name"]
     reg = registry(request)
     found = reg.get(f"{name}/{_int(request, 'version')}")
-    validations = [v for v in reg.validations(name, limit=200) if found.version in (v.candidate_version,
-                                                                                      v.baseline_version)]  # fmt: skip
+    validations = reg.validations(name, limit=20, version=found.version)
     reference = reg.reference(found.uri)
     jobs = [j for j in reg.jobs(name, limit=200) if j.version == str(found.version)][:20]
     return page(request, "version.html", v=found, card=found.perf_card, validations=validations[:20],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from modelyard.errors import NotFound
 from modelyard.registry.entities import Validation
@@ -33,11 +33,18 @@ class ValidationOps(SessionStore):
             s.flush()
             return _entity(row)
 
-    def list_validations(self, name: str, limit: int = 50) -> list[Validation]:
-        """Newest first."""
+    def list_validations(
+        self, name: str, limit: int = 50, version: int | None = None, before: int | None = None
+    ) -> list[Validation]:
         with self._session() as s:
             self._model_row(s, name)
             query = select(ValidationRow).where(ValidationRow.name == name).order_by(ValidationRow.id.desc())
+            if version is not None:
+                query = query.where(
+                    or_(ValidationRow.candidate_version == version, ValidationRow.baseline_version == version)
+                )
+            if before is not None:
+                query = query.where(ValidationRow.id < before)
             return [_entity(r) for r in s.scalars(query.limit(limit))]
 
     def get_validation(self, validation_id: int) -> Validation:
