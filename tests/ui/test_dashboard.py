@@ -177,6 +177,8 @@ def test_the_jobs_page_lists_a_batch_job_with_its_rows_and_status(ui: str, home:
     assert "fraud/1" in cells
     assert "300 300 0 local" in cells  # rows, scored, errors, engine
     assert str(tmp_path / "scores") in cells
+    assert 'class="job"' in httpx.get(f"{ui}/models/fraud/versions/1").text  # the version that scored it lists it
+    assert 'class="job"' not in httpx.get(f"{ui}/models/fraud/versions/2").text
 
 
 @pytest.mark.parametrize(("path", "status", "says"), [

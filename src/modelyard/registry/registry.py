@@ -366,9 +366,9 @@ class Registry:
     def job(self, job_id: str) -> BatchJob:
         return self.store.get_job(job_id)
 
-    def jobs(self, name: str | None = None, limit: int = 50) -> list[BatchJob]:
-        """Batch jobs, newest first: of model `name`, or of every model."""
-        return self.store.list_jobs(name, limit)
+    def jobs(self, name: str | None = None, limit: int = 50, version: int | None = None) -> list[BatchJob]:
+        """Batch jobs, newest first: of model `name` (of one of its versions), or of every model."""
+        return self.store.list_jobs(name, limit, None if version is None else str(version))
 
     # -- discovery -----------------------------------------------------------------------------------------------
 

@@ -176,5 +176,5 @@ class RegistryStore(ABC):
     def get_job(self, job_id: str) -> BatchJob: ...
 
     @abstractmethod
-    def list_jobs(self, name: str | None = None, limit: int = 50) -> list[BatchJob]:
-        """Newest first; `name` None: every model's."""
+    def list_jobs(self, name: str | None = None, limit: int = 50, version: str | None = None) -> list[BatchJob]:
+        """Newest first; `name` None: every model's; `version`: only those that scored with it."""

@@ -76,7 +76,7 @@ def version(request: Request) -> Response:
     found = reg.get(f"{name}/{_int(request, 'version')}")
     validations = reg.validations(name, limit=20, version=found.version)
     reference = reg.reference(found.uri)
-    jobs = [j for j in reg.jobs(name, limit=200) if j.version == str(found.version)][:20]
+    jobs = reg.jobs(name, limit=20, version=found.version)
     return page(request, "version.html", v=found, card=found.perf_card, validations=validations[:20],
                 reference=reference, features=_features(reference.profile if reference else {}), jobs=jobs)  # fmt: skip
 

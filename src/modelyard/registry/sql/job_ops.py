@@ -35,11 +35,13 @@ class JobOps(SessionStore):
                 raise NotFound(f"no batch job {job_id!r}")
             return _job(row)
 
-    def list_jobs(self, name: str | None = None, limit: int = 50) -> list[BatchJob]:
+    def list_jobs(self, name: str | None = None, limit: int = 50, version: str | None = None) -> list[BatchJob]:
         with self._session() as s:
             query = select(JobRow).order_by(JobRow.started.desc()).limit(limit)
             if name is not None:
                 query = query.where(JobRow.name == name)
+            if version is not None:
+                query = query.where(JobRow.version == version)
             return [_job(r) for r in s.scalars(query)]
 
 
