@@ -8,40 +8,32 @@ answer), three times, then five warm requests; prints the figures and the ratio.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import numpy as np
 
-from modelyard.client import AsyncClient
-from modelyard.testing import start_server, stop_server, wait_until
+from modelyard.cli.profile import from_zero
+from modelyard.client import Client
+from modelyard.testing import start_server, stop_server
 
 INPUTS = {"tabular": np.ones((1, 32), np.float32), "image": np.ones((1, 3, 64, 64), np.float32),
           "churn": np.ones((1, 8), np.float64)}  # fmt: skip
 
 
-async def _once(url: str, name: str) -> float:
-    async with AsyncClient(url, timeout_s=60) as client:
-        start = time.perf_counter()
-        await client.infer(name, {"x": INPUTS[name]})
-        return time.perf_counter() - start
-
-
 def measure(name: str, rounds: int = 3) -> tuple[list[float], float]:
     log = Path(tempfile.mkstemp(suffix=".log")[1])
     server = start_server([f"{name}@production", "--idle-unload", "1"], log=log)
-    unloaded = f'modelyard_model_loaded{{model="{name}",version="1"}} 0.0'
     try:
-        asyncio.run(_once(server.url, name))
-        cold = []
-        for _ in range(rounds):
-            wait_until(lambda: unloaded in httpx.get(f"{server.url}/metrics", timeout=5).text, timeout_s=30)
-            cold.append(asyncio.run(_once(server.url, name)))
-        warm = min(asyncio.run(_once(server.url, name)) for _ in range(5))
-        return cold, warm
+        cold = from_zero(server.url, name, {"x": INPUTS[name]}, rounds)  # what `modelyard profile` puts in the card
+        with Client(server.url, timeout_s=60) as client:
+            warm = []
+            for _ in range(5):
+                start = time.perf_counter()
+                client.infer(name, {"x": INPUTS[name]})
+                warm.append(time.perf_counter() - start)
+        return cold, min(warm)
     finally:
         stop_server(server)
 

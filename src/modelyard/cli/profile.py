@@ -4,6 +4,7 @@ the version's performance card, and print the capacity an autoscaler should targ
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -52,27 +53,37 @@ def cold_start(model: str, config: Config, rounds: int = 3) -> float:
 
     from modelyard.bench.runner import example_inputs
     from modelyard.cli.bench import start_for
-    from modelyard.client import Client
-    from modelyard.testing import stop_server, wait_until
+    from modelyard.testing import stop_server
 
     server = start_for(model, [*config.serve_args(), "--idle-unload", "1"], config.env())
     try:
         name = httpx.post(f"{server.url}/v2/repository/index", timeout=10, trust_env=False).json()[0]["name"]
-        inputs = example_inputs(server.url, name)
-        unloaded = f'modelyard_model_loaded{{model="{name}",'
-        seconds = []
-        with Client(server.url, timeout_s=60) as client:
-            client.infer(name, inputs)
-            for _ in range(rounds):
-                wait_until(lambda: any(line.startswith(unloaded) and line.endswith(" 0.0") for line in
-                                       httpx.get(f"{server.url}/metrics", timeout=5).text.splitlines()),
-                           timeout_s=30, what="the version unloaded")  # fmt: skip
-                started = time.perf_counter()
-                client.infer(name, inputs)
-                seconds.append(time.perf_counter() - started)
+        seconds = from_zero(server.url, name, example_inputs(server.url, name), rounds)
         return sorted(seconds)[len(seconds) // 2]
     finally:
         stop_server(server)
+
+
+def from_zero(url: str, name: str, inputs: Mapping[str, Any], rounds: int) -> list[float]:
+    """Each round: wait until a server started with `--idle-unload` shows `name` unloaded in /metrics, then time
+    one request (the load, the warm-up and the answer). One warm request first, so the model has been seen."""
+    import httpx
+
+    from modelyard.client import Client
+    from modelyard.testing import wait_until
+
+    unloaded = f'modelyard_model_loaded{{model="{name}",'
+    seconds = []
+    with Client(url, timeout_s=60) as client:
+        client.infer(name, inputs)
+        for _ in range(rounds):
+            wait_until(lambda: any(line.startswith(unloaded) and line.endswith(" 0.0") for line in
+                                   httpx.get(f"{url}/metrics", timeout=5).text.splitlines()),
+                       timeout_s=30, what="the version unloaded")  # fmt: skip
+            started = time.perf_counter()
+            client.infer(name, inputs)
+            seconds.append(time.perf_counter() - started)
+    return seconds
 
 
 def record_card(s: CliState, model: str, card: dict[str, Any]) -> str | None:
