@@ -53,17 +53,21 @@ def test_a_promoted_version_that_fails_or_slows_more_than_the_policy_allows_regr
     assert "p99 4 ms" in str(regressed(before, Served(500, 5, 4000.0), policy))
 
 
-def test_the_gate_promotes_then_rolls_back_by_itself_and_does_not_promote_it_again(
-    registry: Registry, mlp_path: Path
-) -> None:
-    """The registry and the traffic log are real; the replay is the one tested elsewhere, here a recorded pass."""
-    for _ in range(2):
+def staged(registry: Registry, mlp_path: Path, versions: int) -> tuple[TrafficLog, np.ndarray]:
+    """`fraud` with `versions` versions, 1 in production and 2 in staging; a traffic log to record into."""
+    for _ in range(versions):
         registry.register(mlp_path, name="fraud")
     registry.set_alias("fraud", "production", 1)
     registry.set_alias("fraud", "staging", 2)
     assert registry.traffic_url is not None
-    log = TrafficLog(registry.traffic_url, Sampler(1.0))
-    x = np.zeros((1, 4), np.float32)
+    return TrafficLog(registry.traffic_url, Sampler(1.0)), np.zeros((1, 4), np.float32)
+
+
+def test_the_gate_promotes_then_rolls_back_by_itself_and_does_not_promote_it_again(
+    registry: Registry, mlp_path: Path
+) -> None:
+    """The registry and the traffic log are real; the replay is the one tested elsewhere, here a recorded pass."""
+    log, x = staged(registry, mlp_path, versions=2)
 
     def serve(version: str, count: int, failing: int) -> None:
         for i in range(count):
@@ -92,3 +96,22 @@ def test_the_gate_promotes_then_rolls_back_by_itself_and_does_not_promote_it_aga
     assert registry.get("fraud@production").version == 1
     assert gate.step()[0] == "wait"  # staging still points at 2: not promoted again
     assert registry.get("fraud@production").version == 1
+
+
+def test_a_move_made_while_the_gate_validated_is_not_undone(registry: Registry, mlp_path: Path) -> None:
+    log, x = staged(registry, mlp_path, versions=3)
+    for i in range(200):
+        request = InferRequest([InferInput("x", "FP32", (1, 4), x)], id=f"r{i}")
+        log.record("fraud@production", "1", request, InferResponse("fraud", "1", [InferOutput("y", "FP32", x)]), 1)
+    log.close()
+    passed = judged("pass")
+
+    def validate(candidate: int, baseline: int) -> Validation:  # slow in life: a person moves production meanwhile
+        registry.set_alias("fraud", "production", 3, reason="a hotfix, by hand")
+        return registry.record_validation(dataclasses.replace(passed, candidate_version=candidate,
+                                                              baseline_version=baseline))  # fmt: skip
+
+    action, line = Gate(registry, "fraud", AUTO, validate).step()
+    assert action == "idle"
+    assert "moved to 3 meanwhile" in line
+    assert registry.get("fraud@production").version == 3  # the hotfix stands

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from modelyard.errors import NotFound
+from modelyard.errors import FailedPrecondition, NotFound
 from modelyard.registry import Registry, Validation
 from modelyard.validation.policy import Policy
 from modelyard.validation.watch import Counts, Served, as_evidence, from_evidence
@@ -156,7 +156,11 @@ class Gate:
         if reason is None:
             return "watch", f"{self.name}/{moved.to_version}: {after.requests} requests since the promotion, fine"
         reason = f"{reason} ({source})"
-        self.registry.rollback(self.name, self.baseline_alias, f"{ROLLED_BACK}: {reason}")
+        try:  # only the move the gate watched: one made by someone since stands
+            self.registry.rollback(self.name, self.baseline_alias, f"{ROLLED_BACK}: {reason}",
+                                   expect=moved.to_version)  # fmt: skip
+        except FailedPrecondition as error:
+            return "idle", f"{error}; the gate looks again"
         return "rollback", f"{self.name}@{self.baseline_alias} back to {moved.from_version}: {reason}"
 
     def step(self) -> tuple[Step, str]:
@@ -183,8 +187,12 @@ class Gate:
             counts = self.metrics() if self.metrics is not None else {}
             if str(seen.baseline) in counts:  # production's figures now: its counters go when it is unloaded
                 evidence["before"] = as_evidence(counts[str(seen.baseline)].served())
-            self.registry.set_alias(self.name, self.baseline_alias, seen.candidate,
-                                    f"the gate: validation #{seen.last.id} passed", evidence)  # fmt: skip
+            try:  # the baseline the validation judged must still be production's: a move meanwhile stands
+                self.registry.set_alias(self.name, self.baseline_alias, seen.candidate,
+                                        f"the gate: validation #{seen.last.id} passed", evidence,
+                                        expect=seen.baseline)  # fmt: skip
+            except FailedPrecondition as error:
+                return "idle", f"{error}; the gate looks again"
             return "promote", f"{self.name}@{self.baseline_alias} -> {seen.candidate} on validation #{seen.last.id}"
         if action == "wait" and seen.last is not None:
             return "wait", f"validation #{seen.last.id} says {seen.last.verdict}; waiting for a person or a new staging"
