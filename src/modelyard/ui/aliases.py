@@ -52,19 +52,17 @@ def _timeline(reg: Registry, name: str, now: Mapping[str, int], only: str, befor
     return timeline
 
 
-def aliases(request: Request, status: int = 200, message: str = "", refused: Validation | None = None,
-            error: str = "") -> Response:  # fmt: skip
+def aliases(request: Request, status: int = 200, refused: Validation | None = None, error: str = "") -> Response:
     name = request.path_params["name"]
     reg = registry(request)
-    model_or_404(reg, name)
-    found = reg.model(name)
+    found = model_or_404(reg, name)
     only, before = request.query_params.get("alias", ""), request.query_params.get("before", "")
     older = number("before", before, "a move number") if before else None
     timeline = _timeline(reg, name, found.aliases, only, older if only else None)
     moved = request.query_params.get("moved", "")
     done = _said(reg, name, number("moved", moved, "a move number")) if moved else ""
-    return page(request, "aliases.html", status, model=found, timeline=timeline, only=only, message=message,
-                refused=refused, error=error, done=done)  # fmt: skip
+    return page(request, "aliases.html", status, model=found, timeline=timeline, only=only, refused=refused,
+                error=error, done=done)  # fmt: skip
 
 
 def _said(reg: Registry, name: str, event_id: int) -> str:

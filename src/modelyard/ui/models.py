@@ -77,7 +77,7 @@ def version(request: Request) -> Response:
     validations = reg.validations(name, limit=20, version=found.version)
     reference = reg.reference(found.uri)
     jobs = reg.jobs(name, limit=20, version=found.version)
-    return page(request, "version.html", v=found, card=found.perf_card, validations=validations[:20],
+    return page(request, "version.html", v=found, card=found.perf_card, validations=validations,
                 reference=reference, features=_features(reference.profile if reference else {}), jobs=jobs)  # fmt: skip
 
 
