@@ -17,18 +17,17 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from modelyard.errors import Unavailable
-from modelyard.validation.watch import quantile
+from modelyard.validation.watch import Counts, quantile, version_counts
 
 Buckets = tuple[tuple[float, float], ...]
 
 
 @dataclass
 class Series:
-    """One version's cumulative figures on one server."""
+    """One version's cumulative figures on one server: the requests and their durations as the gate's watch reads
+    them (`validation.watch.Counts`), and the queue and batch sums beside."""
 
-    ok: float = 0.0
-    errors: float = 0.0
-    duration: dict[float, float] = field(default_factory=dict)  # le -> cumulative count
+    counts: Counts = field(default_factory=Counts)
     queue_sum: float = 0.0
     queue_count: float = 0.0
     batch_sum: float = 0.0
@@ -51,34 +50,25 @@ class Point:
     batch: float | None
 
 
+SUMS = {
+    "modelyard_queue_duration_seconds_sum": "queue_sum",
+    "modelyard_queue_duration_seconds_count": "queue_count",
+    "modelyard_batch_size_sum": "batch_sum",
+    "modelyard_batch_size_count": "batch_count",
+}
+
+
 def parse(text: str, at: float) -> Reading:
-    """Every version's figures in one server's `/metrics` text."""
-    series: dict[str, Series] = {}
-    for family in text_string_to_metric_families(text):
-        if not family.name.startswith("modelyard_"):
-            continue
+    """Every version's figures in one server's `/metrics` text, parsed once."""
+    families = list(text_string_to_metric_families(text))
+    series = {f"{m}/{v}": Series(c) for (m, v), c in version_counts(families).items()}
+    for family in families:
         for sample in family.samples:
-            labels = sample.labels
-            if "model" not in labels:
+            field_name = SUMS.get(sample.name)
+            if field_name is None or "model" not in sample.labels:
                 continue
-            s = series.setdefault(f"{labels['model']}/{labels.get('version', '')}", Series())
-            name, value = sample.name, float(sample.value)
-            if name == "modelyard_requests_total":
-                if labels.get("outcome") == "success":
-                    s.ok += value
-                else:
-                    s.errors += value
-            elif name == "modelyard_request_duration_seconds_bucket":
-                le = float(labels["le"])
-                s.duration[le] = s.duration.get(le, 0.0) + value
-            elif name == "modelyard_queue_duration_seconds_sum":
-                s.queue_sum += value
-            elif name == "modelyard_queue_duration_seconds_count":
-                s.queue_count += value
-            elif name == "modelyard_batch_size_sum":
-                s.batch_sum += value
-            elif name == "modelyard_batch_size_count":
-                s.batch_count += value
+            s = series.setdefault(f"{sample.labels['model']}/{sample.labels.get('version', '')}", Series())
+            setattr(s, field_name, getattr(s, field_name) + float(sample.value))
     return Reading(at, series)
 
 
@@ -89,17 +79,18 @@ def _mean(total: float, count: float) -> float | None:
 def point(before: Series | None, after: Series, seconds: float) -> Point:
     """What happened between two readings of one version. A counter that went down means the server restarted
     (or reloaded the version): the later reading then stands alone, from zero."""
-    if before is None or after.ok < before.ok or after.errors < before.errors or seconds <= 0:
+    a = after.counts
+    if before is None or a.ok < before.counts.ok or a.errors < before.counts.errors or seconds <= 0:
         before = Series()
+    b = before.counts
     seconds = max(seconds, 1e-9)
-    buckets: Buckets = tuple(
-        (le, max(0.0, n - before.duration.get(le, 0.0))) for le, n in sorted(after.duration.items())
-    )
+    earlier = dict(b.buckets)
+    buckets: Buckets = tuple((le, max(0.0, n - earlier.get(le, 0.0))) for le, n in a.buckets)
     seen = buckets[-1][1] if buckets else 0.0
     queue = _mean(after.queue_sum - before.queue_sum, after.queue_count - before.queue_count)
     return Point(
-        rps=(after.ok - before.ok) / seconds,
-        errors_s=(after.errors - before.errors) / seconds,
+        rps=(a.ok - b.ok) / seconds,
+        errors_s=(a.errors - b.errors) / seconds,
         p50_ms=quantile(0.5, buckets) * 1000 if seen else None,
         p99_ms=quantile(0.99, buckets) * 1000 if seen else None,
         queue_ms=queue * 1000 if queue is not None else None,

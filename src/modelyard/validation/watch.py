@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 REQUESTS = "modelyard_requests"
@@ -74,26 +75,36 @@ def quantile(q: float, buckets: tuple[tuple[float, float], ...]) -> float:
     return lower_bound
 
 
-def parse(text: str, name: str) -> dict[str, Counts]:
-    """One server's `/metrics`: the counts of each version of model `name`."""
-    ok: dict[str, int] = {}
-    errors: dict[str, int] = {}
-    buckets: dict[str, list[tuple[float, float]]] = {}
-    for family in text_string_to_metric_families(text):
+Key = tuple[str, str]  # (model, version)
+
+
+def version_counts(families: Iterable[Metric]) -> dict[Key, Counts]:
+    """The counts of every (model, version) in one server's parsed `/metrics` (the gate's watch reads one model's,
+    the dashboard's live charts every model's)."""
+    ok: dict[Key, int] = {}
+    errors: dict[Key, int] = {}
+    buckets: dict[Key, list[tuple[float, float]]] = {}
+    for family in families:
         if family.name not in (REQUESTS, DURATION):
             continue
         for sample in family.samples:
             labels = sample.labels
-            if labels.get("model") != name:
+            if "model" not in labels:
                 continue
-            version = labels.get("version", "")
+            key = (labels["model"], labels.get("version", ""))
             if family.name == REQUESTS and sample.name == REQUESTS + "_total":
                 into = ok if labels.get("outcome") == "success" else errors
-                into[version] = into.get(version, 0) + int(sample.value)
+                into[key] = into.get(key, 0) + int(sample.value)
             elif family.name == DURATION and sample.name == DURATION + "_bucket":
-                buckets.setdefault(version, []).append((float(labels["le"]), float(sample.value)))
-    versions = set(ok) | set(errors) | set(buckets)
-    return {v: Counts(ok.get(v, 0), errors.get(v, 0), tuple(sorted(buckets.get(v, [])))) for v in versions}
+                buckets.setdefault(key, []).append((float(labels["le"]), float(sample.value)))
+    keys = set(ok) | set(errors) | set(buckets)
+    return {k: Counts(ok.get(k, 0), errors.get(k, 0), tuple(sorted(buckets.get(k, [])))) for k in keys}
+
+
+def parse(text: str, name: str) -> dict[str, Counts]:
+    """One server's `/metrics`: the counts of each version of model `name`."""
+    found = version_counts(text_string_to_metric_families(text))
+    return {version: c for (model, version), c in found.items() if model == name}
 
 
 def merged(servers: Iterable[Mapping[str, Counts]]) -> dict[str, Counts]:
