@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -230,31 +231,6 @@ class FastRuntime:
         pass
 
 
-def test_the_compute_estimate_ignores_a_few_slow_batches_and_follows_a_lasting_slowdown() -> None:
-    from modelyard.server.batching.batcher import compute_estimate, runs_inline
-
-    estimate = compute_estimate(None, 30e-6)
-    for seconds in [30e-6, 5e-3, 30e-6, 4e-3, 5e-3, 30e-6]:  # waits for the interpreter's lock: a few, then fine
-        estimate = compute_estimate(estimate, seconds)
-        assert runs_inline(estimate, instances=1, inline_below_s=200e-6)
-    assert estimate < 60e-6
-    assert compute_estimate(100e-6, 120e-6) == pytest.approx(104e-6)  # within twice the estimate: averaged
-    batches = 0
-    while runs_inline(estimate, instances=1, inline_below_s=200e-6) and batches < 20:  # it became slow: 1 ms a batch
-        estimate = compute_estimate(estimate, 1e-3)
-        batches += 1
-    assert 8 <= batches <= 12  # a fifth more a batch: 30 µs past 200 µs in about eleven
-
-
-def test_inline_rule() -> None:
-    from modelyard.server.batching.batcher import runs_inline
-
-    assert runs_inline(50e-6, instances=1, inline_below_s=200e-6)
-    assert not runs_inline(500e-6, instances=1, inline_below_s=200e-6)
-    assert not runs_inline(50e-6, instances=2, inline_below_s=200e-6)
-    assert not runs_inline(None, instances=1, inline_below_s=200e-6)
-
-
 def test_cheap_model_on_an_idle_server_runs_on_the_loop_thread_without_queueing() -> None:
     async def scenario() -> None:
         runtime = FastRuntime()
@@ -295,6 +271,54 @@ def test_slow_model_uses_its_instance_thread() -> None:
         batcher = Batcher(BatchPolicy(max_batch_size=8), [runtime], ModelStats(), "t", compute_estimate_s=0.01)
         await batcher.submit(row(1), 1, "k")
         assert runtime.threads[0] != threading.get_ident()
+
+    run(scenario())
+
+
+class WaitingRuntime(FastRuntime):
+    """y = x + 1 that sleeps `seconds` on every call, or only on calls off the thread it was made on: what a
+    model that waits for a disk looks like, or a cheap one whose thread waits for the lock behind a busy loop."""
+
+    def __init__(self, seconds: float, only_off_loop: bool) -> None:
+        super().__init__()
+        self.seconds, self.only_off_loop, self.loop_thread = seconds, only_off_loop, threading.get_ident()
+
+    def predict(self, inputs: Tensors) -> dict[str, np.ndarray]:
+        if not self.only_off_loop or threading.get_ident() != self.loop_thread:
+            time.sleep(self.seconds)  # the wall moves, the thread's CPU clock does not
+        return super().predict(inputs)
+
+
+def test_a_cheap_model_whose_batches_only_wait_on_its_thread_comes_back_inline() -> None:
+    from modelyard.server.batching.inline import PROBES_AFTER
+
+    async def scenario() -> None:
+        runtime = WaitingRuntime(1e-3, only_off_loop=True)
+        batcher = Batcher(BatchPolicy(max_batch_size=8), [runtime], ModelStats(), "t", compute_estimate_s=0.01)
+        for i in range(PROBES_AFTER + 10):
+            assert float((await batcher.submit(row(i), 1, "k"))["y"][0, 0]) == i + 1
+        loop = threading.get_ident()
+        assert all(t != loop for t in runtime.threads[:PROBES_AFTER])  # 1 ms a batch there: on its thread
+        assert runtime.threads[PROBES_AFTER] == loop  # then tried inline, where it takes microseconds
+        assert runtime.threads[-9:] == [loop] * 9  # and kept there
+        assert batcher.compute_ewma_s is not None
+        assert batcher.compute_ewma_s < batcher.inline_below_s
+
+    run(scenario())
+
+
+def test_a_model_that_waits_wherever_it_runs_stays_on_its_thread() -> None:
+    from modelyard.server.batching.inline import PROBES_AFTER
+
+    async def scenario() -> None:
+        runtime = WaitingRuntime(1e-3, only_off_loop=False)
+        batcher = Batcher(BatchPolicy(max_batch_size=8), [runtime], ModelStats(), "t", compute_estimate_s=0.01)
+        for i in range(2 * PROBES_AFTER + 4):
+            await batcher.submit(row(i), 1, "k")
+        on_loop = [i for i, t in enumerate(runtime.threads) if t == threading.get_ident()]
+        assert on_loop == [PROBES_AFTER, 2 * PROBES_AFTER + 1]  # tried inline once each time, never kept there
+        assert batcher.compute_ewma_s is not None
+        assert batcher.compute_ewma_s >= batcher.inline_below_s
 
     run(scenario())
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from modelyard.errors import DeadlineExceeded, ModelExecutionError, ModelyardError, Unavailable
 from modelyard.runtimes.base import Runtime
+from modelyard.server.batching.inline import INLINE_BELOW_S, PROBES_AFTER, compute_estimate, probe, runs_inline, waited
 from modelyard.server.batching.policy import BatchPolicy, BatchQueue, Pending
 from modelyard.server.metrics.stats import ModelStats
 
@@ -67,34 +68,14 @@ def run_batch(runtime: Runtime, batch: list[Pending[Job]]) -> tuple[list[Tensors
     return per_request, compute_ns
 
 
-INLINE_BELOW_S = 200e-6
 PROBE_EVERY = 16
 
 
-CLIP = 2.0  # a batch counts for at most this many times the estimate
-
-
-def compute_estimate(previous: float | None, seconds: float) -> float:
-    """How long a batch computes, for the inline rule: an average of recent batches (0.8 old, 0.2 new), each
-    counted for at most twice the estimate. The machine can lengthen a batch's time by far more than the model
-    does: a batch whose runtime released the interpreter's lock waits to take it back behind any other thread of
-    the process (the drift tally's, the traffic log's writer) for up to the 5 ms switch interval. Unclipped, those
-    waits moved a 30 µs model off the loop onto its instance thread (W1 at c=64: 8,300 requests/s with the drift
-    tally's thread running, 15,200 without); clipped, a model that really got slower still moves the estimate up
-    by a fifth a batch, from 30 µs past 200 µs in eleven batches."""
-    if previous is None:
-        return seconds
-    return 0.8 * previous + 0.2 * min(seconds, CLIP * previous)
-
-
-def runs_inline(compute_ewma_s: float | None, instances: int, inline_below_s: float) -> bool:
-    """Run a batch on the event-loop thread when that is cheaper than handing it to a thread.
-
-    Handing a batch to a thread and back costs the loop tens of microseconds (a queue, a wake-up, a future);
-    a model whose batches compute faster than `inline_below_s` runs inline instead. Slower models, unknown ones
-    and models with several instances use their instance threads, so decoding continues while they compute.
-    """
-    return instances == 1 and compute_ewma_s is not None and compute_ewma_s < inline_below_s
+def run_timed(runtime: Runtime, batch: list[Pending[Job]]) -> tuple[list[Tensors], int, int]:
+    """`run_batch` on an instance thread, with the CPU time the thread spent on it (see `inline.waited`)."""
+    cpu = time.thread_time_ns()
+    results, compute_ns = run_batch(runtime, batch)
+    return results, compute_ns, time.thread_time_ns() - cpu
 
 
 class Batcher:
@@ -127,6 +108,8 @@ class Batcher:
         self._seen = 0  # activity at the last tick
         self._gathering = False  # inline model under load: requests wait one tick to share a batch
         self._since_probe = 0
+        self._waits = 0  # batches on the thread that waited more than they computed (`inline.waited`)
+        self._try_inline = False  # the next batch runs inline, to see whether the model belongs there
         self.inline_below_s = inline_below_s
         self.compute_ewma_s = compute_estimate_s
         self._closed = False
@@ -258,39 +241,60 @@ class Batcher:
         runtime = self.free.popleft()
         for pending in batch:
             self.stats.record_queue(now - pending.enqueued_at)
-        if runs_inline(self.compute_ewma_s, self.count, self.inline_below_s):
+        trying, self._try_inline = self._try_inline, False
+        if trying or runs_inline(self.compute_ewma_s, self.count, self.inline_below_s):
             self._gathering = len(batch) > 1
-            self._run_inline(runtime, batch)
+            self._run_inline(runtime, batch, trying)
             return
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self.pool, run_batch, runtime, batch)
+        future = loop.run_in_executor(self.pool, run_timed, runtime, batch)
         future.add_done_callback(partial(self._finish_future, runtime, batch))
 
-    def _run_inline(self, runtime: Runtime, batch: list[Pending[Job]]) -> None:
+    def _run_inline(self, runtime: Runtime, batch: list[Pending[Job]], trying: bool = False) -> None:
         try:
             outcome: tuple[list[Tensors], int] | BaseException = run_batch(runtime, batch)
         except Exception as exc:
             outcome = exc
-        self._complete(runtime, batch, outcome)  # the caller's pump loop takes the next batch
+        if trying and not isinstance(outcome, BaseException):
+            self.compute_ewma_s = probe(self.compute_ewma_s, outcome[1] / 1e9, self.inline_below_s)
+        self._complete(runtime, batch, outcome, observe=not trying)  # the caller's pump loop takes the next batch
 
     def _finish_future(
-        self, runtime: Runtime, batch: list[Pending[Job]], done: asyncio.Future[tuple[list[Tensors], int]]
+        self, runtime: Runtime, batch: list[Pending[Job]], done: asyncio.Future[tuple[list[Tensors], int, int]]
     ) -> None:
         error = done.exception()
-        self._complete(runtime, batch, done.result() if error is None else error)
+        if error is not None:
+            self._complete(runtime, batch, error)
+        else:
+            results, compute_ns, cpu_ns = done.result()
+            self._complete(runtime, batch, (results, compute_ns))
+            self._count_wait(compute_ns / 1e9, cpu_ns / 1e9)
         if not self._closed:
             self._pump()
         elif not self.busy:
             self._idle.set()
 
+    def _count_wait(self, wall_s: float, cpu_s: float) -> None:
+        """A model moved off the loop whose batches there only wait is tried inline every `PROBES_AFTER` of them."""
+        if self.count != 1 or not waited(wall_s, cpu_s, self.inline_below_s):
+            return
+        self._waits += 1
+        if self._waits >= PROBES_AFTER:
+            self._waits, self._try_inline = 0, True
+
     def _complete(
-        self, runtime: Runtime, batch: list[Pending[Job]], outcome: tuple[list[Tensors], int] | BaseException
+        self,
+        runtime: Runtime,
+        batch: list[Pending[Job]],
+        outcome: tuple[list[Tensors], int] | BaseException,
+        observe: bool = True,
     ) -> None:
         """Give the instance back and settle every request of the batch (each future exactly once)."""
         self.free.append(runtime)
         if not isinstance(outcome, BaseException):
             results, compute_ns = outcome
-            self._observe(compute_ns)
+            if observe:
+                self._observe(compute_ns)
             self.stats.record_batch(sum(p.rows for p in batch), compute_ns, len(batch))
             for pending, result in zip(batch, results, strict=True):
                 if not pending.payload.future.done():

@@ -17,7 +17,8 @@ from modelyard.packaging.builder import package_example
 from modelyard.protocol.types import InferOutput, InferRequest, InferResponse
 from modelyard.runtimes import Runtime, load_runtime
 from modelyard.runtimes.base import release_memory
-from modelyard.server.batching.batcher import INLINE_BELOW_S, Batcher
+from modelyard.server.batching.batcher import Batcher
+from modelyard.server.batching.inline import INLINE_BELOW_S
 from modelyard.server.batching.policy import BatchPolicy
 from modelyard.server.metrics.stats import ModelStats
 from modelyard.server.models.drift import DriftTally
