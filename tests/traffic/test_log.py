@@ -143,9 +143,9 @@ print(sorted(set(sys.modules) - before))
 
 
 def test_the_log_imports_what_its_writer_needs_when_it_starts_not_at_its_first_flush(tmp_path: Path) -> None:
-    """Modules imported after the server froze its heap (pyarrow pulls in pandas on its first conversion) stay in
-    the collector's sight for the server's life: measured at 7 % of W1's throughput. A fresh interpreter, since
-    this one has imported everything already."""
+    """pyarrow pulls pandas in on its first conversion: imported by the first flush, with the server running, it
+    cost 7 % of W1's throughput for the server's life (`traffic.log.warm_up`). A fresh interpreter, since this
+    one has imported everything already."""
     import subprocess
     import sys
 

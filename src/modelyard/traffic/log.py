@@ -203,11 +203,12 @@ class TrafficLog:
 
 
 def warm_up() -> None:
-    """Build and write one entry in memory, so that whatever a flush imports is imported now. pyarrow imports
-    pandas, where installed, on its first conversion (34,000 objects, 50 MiB): imported by the first flush, after
-    the server froze its heap, those objects stayed in the collector's sight and cost the server 7 % of its
-    throughput at W1 c=64 for as long as it ran, though the log had written one table (docs/measurements.md,
-    "The traffic log")."""
+    """Build and write one entry in memory while the server starts, so that whatever a flush imports is imported
+    then. pyarrow imports pandas, where installed, on its first conversion (34,000 objects, 50 MiB). Imported by
+    the first flush, on the writer's thread with the server running, it cost the server 7 % of its throughput at
+    W1 c=64 for as long as it ran, though the log had written one table; imported at startup, nothing
+    measurable. Not the collector: freezing the heap after the late import left the cost as it was, and the cause
+    is not pinned down (docs/measurements.md, "The traffic log")."""
     x = np.zeros((1, 1), np.float32)
     entry = Columns("0")
     entry.add("warm-up", "0", [InferInput("x", "FP32", (1, 1), x)], [InferOutput("y", "FP32", x)], 0, 0, None)
