@@ -150,3 +150,21 @@ def test_a_shadowed_request_sampled_by_the_log_too_is_recorded_once(home: Path) 
 )
 def test_bad_experiments_are_one_line(home: Path, args: list[str], text: str) -> None:
     assert_one_line_error(run_cli(home, "serve", *args, "--http-port", "0", ok=False), 2, text)
+
+
+def test_pair_ids_are_unique_and_a_forked_worker_draws_a_prefix_of_its_own() -> None:
+    import os
+
+    from modelyard.server.experiments import pair_id
+
+    assert len({pair_id() for _ in range(1000)}) == 1000
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # a prefork worker
+        os.write(write, pair_id().encode())
+        os._exit(0)
+    os.waitpid(child, 0)
+    theirs = os.read(read, 100).decode()
+    os.close(read)
+    os.close(write)
+    assert theirs.split("-")[0] != pair_id().split("-")[0]

@@ -4,7 +4,6 @@ types and map errors."""
 from __future__ import annotations
 
 import time
-import uuid
 from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import CollectorRegistry
@@ -12,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from modelyard import __version__
 from modelyard.errors import FailedPrecondition, ModelyardError, NotFound
 from modelyard.protocol.types import InferRequest, InferResponse
+from modelyard.server.experiments import pair_id
 from modelyard.server.metrics.prometheus import ServerCollector, WorkerTelemetry, prometheus_text
 from modelyard.server.metrics.stats import triton_stats
 from modelyard.server.models.drift import judged
@@ -111,8 +111,8 @@ class DataPlane:
         traffic = self.traffic if self.traffic is not None and self.traffic.sampled(request) else None
         if experiment is None and traffic is None:
             return await model.infer(request)  # the common path: nothing to count or record
-        if experiment is not None and experiment.mode == "shadow" and request.id is None:
-            request.id = uuid.uuid4().hex  # a shadow pairs the two answers by it, however each was recorded
+        if traffic is not None and experiment is not None and experiment.mode == "shadow" and request.id is None:
+            request.id = pair_id()  # logged now, perhaps shadowed later: the pair's key (else the shadow draws it)
         start = time.perf_counter_ns()
         try:
             response = await model.infer(request)
