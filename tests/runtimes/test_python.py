@@ -55,3 +55,35 @@ def test_bytecode_beside_the_source_is_never_run(tmp_path: Path) -> None:
     runtime = PythonRuntime(folder, "model:Model")
     assert runtime.predict(X)["y"].tolist() == [[1.0, 1.0]]
     assert not (folder / "__pycache__" / f"model.{sys.implementation.cache_tag}.pyc").exists()  # none written
+
+
+def test_a_package_imports_while_another_thread_imports_modules(tmp_path: Path) -> None:
+    """Versions load on threads at once: one package's import read `sys.modules` while another's (sklearn's, for
+    a model beside it) added to it, and failed with "dictionary changed size during iteration" (seen in CI)."""
+    import threading
+    import types
+
+    from modelyard.runtimes.python import import_isolated
+
+    (tmp_path / "churner.py").write_text("VALUE = 1\n")
+    stop = threading.Event()
+
+    def importing() -> None:  # what another version's load does to sys.modules
+        names = [f"_modelyard_test_busy_{i}" for i in range(200)]
+        while not stop.is_set():
+            for name in names:
+                sys.modules[name] = types.ModuleType(name)
+            for name in names:
+                del sys.modules[name]
+
+    other = threading.Thread(target=importing, daemon=True)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns as often as they can: the race shows within a few imports
+    other.start()
+    try:
+        for _ in range(200):
+            assert import_isolated(tmp_path, "churner").VALUE == 1
+    finally:
+        stop.set()
+        other.join(timeout=10)
+        sys.setswitchinterval(interval)

@@ -43,7 +43,9 @@ def import_isolated(code_dir: Path, module_name: str) -> Any:
     """Import `module_name` from `code_dir` alone, from source, and leave no module of that folder behind."""
     entry = str(code_dir)
     with _IMPORTING:
-        shadowed = {n: m for n, m in sys.modules.items() if n == module_name or n.startswith(f"{module_name}.")}
+        # A copy taken in one step: other threads import while this one reads (another version loading beside)
+        found = list(sys.modules.items())
+        shadowed = {n: m for n, m in found if n == module_name or n.startswith(f"{module_name}.")}
         for name in shadowed:
             del sys.modules[name]  # another package's module of the same name must not answer this import
         sys.path.insert(0, entry)
@@ -55,8 +57,9 @@ def import_isolated(code_dir: Path, module_name: str) -> Any:
             sys.path.remove(entry)
             sys.path_importer_cache.pop(entry, None)
             for name in set(sys.modules) - before:
-                if str(getattr(sys.modules[name], "__file__", "") or "").startswith(entry + os.sep):
-                    del sys.modules[name]
+                module = sys.modules.get(name)
+                if str(getattr(module, "__file__", "") or "").startswith(entry + os.sep):
+                    sys.modules.pop(name, None)
             sys.modules.update(shadowed)
 
 
