@@ -290,16 +290,16 @@ class WaitingRuntime(FastRuntime):
 
 
 def test_a_cheap_model_whose_batches_only_wait_on_its_thread_comes_back_inline() -> None:
-    from modelyard.server.batching.inline import PROBES_AFTER
+    from modelyard.server.batching.inline import TRY_INLINE_AFTER
 
     async def scenario() -> None:
         runtime = WaitingRuntime(1e-3, only_off_loop=True)
         batcher = Batcher(BatchPolicy(max_batch_size=8), [runtime], ModelStats(), "t", compute_estimate_s=0.01)
-        for i in range(PROBES_AFTER + 10):
+        for i in range(TRY_INLINE_AFTER + 10):
             assert float((await batcher.submit(row(i), 1, "k"))["y"][0, 0]) == i + 1
         loop = threading.get_ident()
-        assert all(t != loop for t in runtime.threads[:PROBES_AFTER])  # 1 ms a batch there: on its thread
-        assert runtime.threads[PROBES_AFTER] == loop  # then tried inline, where it takes microseconds
+        assert all(t != loop for t in runtime.threads[:TRY_INLINE_AFTER])  # 1 ms a batch there: on its thread
+        assert runtime.threads[TRY_INLINE_AFTER] == loop  # then tried inline, where it takes microseconds
         assert runtime.threads[-9:] == [loop] * 9  # and kept there
         assert batcher.compute_ewma_s is not None
         assert batcher.compute_ewma_s < batcher.inline_below_s
@@ -308,15 +308,15 @@ def test_a_cheap_model_whose_batches_only_wait_on_its_thread_comes_back_inline()
 
 
 def test_a_model_that_waits_wherever_it_runs_stays_on_its_thread() -> None:
-    from modelyard.server.batching.inline import PROBES_AFTER
+    from modelyard.server.batching.inline import TRY_INLINE_AFTER
 
     async def scenario() -> None:
         runtime = WaitingRuntime(1e-3, only_off_loop=False)
         batcher = Batcher(BatchPolicy(max_batch_size=8), [runtime], ModelStats(), "t", compute_estimate_s=0.01)
-        for i in range(2 * PROBES_AFTER + 4):
+        for i in range(2 * TRY_INLINE_AFTER + 4):
             await batcher.submit(row(i), 1, "k")
         on_loop = [i for i, t in enumerate(runtime.threads) if t == threading.get_ident()]
-        assert on_loop == [PROBES_AFTER, 2 * PROBES_AFTER + 1]  # tried inline once each time, never kept there
+        assert on_loop == [TRY_INLINE_AFTER, 2 * TRY_INLINE_AFTER + 1]  # tried inline once each time, never kept there
         assert batcher.compute_ewma_s is not None
         assert batcher.compute_ewma_s >= batcher.inline_below_s
 

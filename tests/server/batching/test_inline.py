@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from modelyard.server.batching.inline import compute_estimate, probe, runs_inline, waited
+from modelyard.server.batching.inline import compute_estimate, runs_inline, tried_inline, waited
 
 BOUND = 200e-6
 
@@ -43,8 +43,8 @@ def test_a_batch_waited_when_its_thread_computed_under_the_bound_and_the_wall_we
 
 
 def test_a_batch_tried_inline_brings_the_model_back_only_when_it_was_fast_there() -> None:
-    assert probe(1e-3, inline_wall_s=30e-6, inline_below_s=BOUND) == 30e-6
-    assert probe(1e-3, inline_wall_s=1e-3, inline_below_s=BOUND) == 1e-3  # it waits inline too
-    assert probe(5e-3, inline_wall_s=BOUND, inline_below_s=BOUND) == 5e-3
-    estimate = probe(1e-3, 30e-6, BOUND)
+    assert tried_inline(1e-3, inline_wall_s=30e-6, inline_below_s=BOUND) == 30e-6
+    assert tried_inline(1e-3, inline_wall_s=1e-3, inline_below_s=BOUND) == 1e-3  # it waits inline too
+    assert tried_inline(5e-3, inline_wall_s=BOUND, inline_below_s=BOUND) == 5e-3
+    estimate = tried_inline(1e-3, 30e-6, BOUND)
     assert runs_inline(estimate, instances=1, inline_below_s=BOUND)

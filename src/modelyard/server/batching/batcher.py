@@ -20,7 +20,14 @@ import numpy as np
 
 from modelyard.errors import DeadlineExceeded, ModelExecutionError, ModelyardError, Unavailable
 from modelyard.runtimes.base import Runtime
-from modelyard.server.batching.inline import INLINE_BELOW_S, PROBES_AFTER, compute_estimate, probe, runs_inline, waited
+from modelyard.server.batching.inline import (
+    INLINE_BELOW_S,
+    TRY_INLINE_AFTER,
+    compute_estimate,
+    runs_inline,
+    tried_inline,
+    waited,
+)
 from modelyard.server.batching.policy import BatchPolicy, BatchQueue, Pending
 from modelyard.server.metrics.stats import ModelStats
 
@@ -256,7 +263,7 @@ class Batcher:
         except Exception as exc:
             outcome = exc
         if trying and not isinstance(outcome, BaseException):
-            self.compute_ewma_s = probe(self.compute_ewma_s, outcome[1] / 1e9, self.inline_below_s)
+            self.compute_ewma_s = tried_inline(self.compute_ewma_s, outcome[1] / 1e9, self.inline_below_s)
         self._complete(runtime, batch, outcome, observe=not trying)  # the caller's pump loop takes the next batch
 
     def _finish_future(
@@ -275,11 +282,11 @@ class Batcher:
             self._idle.set()
 
     def _count_wait(self, wall_s: float, cpu_s: float) -> None:
-        """A model moved off the loop whose batches there only wait is tried inline every `PROBES_AFTER` of them."""
+        """A model moved off the loop whose batches there only wait is tried inline every `TRY_INLINE_AFTER` of them."""
         if self.count != 1 or not waited(wall_s, cpu_s, self.inline_below_s):
             return
         self._waits += 1
-        if self._waits >= PROBES_AFTER:
+        if self._waits >= TRY_INLINE_AFTER:
             self._waits, self._try_inline = 0, True
 
     def _complete(

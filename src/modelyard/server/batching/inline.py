@@ -7,7 +7,7 @@ costs, and the wall clock measures more than the model: a batch whose runtime re
 waits to take it back behind any other thread of the process (the drift tally's, the traffic log's writer), the
 loop's thread is preempted by whatever else runs on its core, and on its instance thread a batch waits behind the
 busy event loop itself. `compute_estimate` keeps such waits from moving a cheap model off the loop; `waited` and
-`probe` bring it back once it was moved anyway.
+`tried_inline` bring it back once it was moved anyway.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ INLINE_BELOW_S = 200e-6
 CLIP = 2.0  # a batch counts for at most this many times the estimate
 RISE, FALL = 0.05, 0.2  # the weight of a batch slower than the estimate, and of one faster
 TRY_BELOW = 4.0  # a batch on the thread is worth trying inline when its thread computed under this many bounds
-PROBES_AFTER = 64  # such batches on the thread before one is tried inline
+TRY_INLINE_AFTER = 64  # such batches on the thread before one is tried inline
 
 
 def compute_estimate(previous: float | None, seconds: float) -> float:
@@ -42,7 +42,7 @@ def runs_inline(compute_ewma_s: float | None, instances: int, inline_below_s: fl
 
 def waited(wall_s: float, thread_cpu_s: float, inline_below_s: float) -> bool:
     """A batch on its instance thread took longer than the inline bound by the wall, and its thread computed for
-    less than a few bounds: worth trying inline (`probe`). On a thread behind a busy loop every batch waits for
+    less than a few bounds: worth trying inline (`tried_inline`). On a thread behind a busy loop every batch waits for
     the interpreter's lock, and batches grow while one computes (W1 at c=64: 32 rows, 460 µs by the wall and
     240 µs by the thread's clock, against 18 rows in 107 µs inline), so its estimate does not come back under
     the bound by itself. The thread's clock cannot decide alone: a model that waits for a disk or a network
@@ -50,7 +50,7 @@ def waited(wall_s: float, thread_cpu_s: float, inline_below_s: float) -> bool:
     return wall_s >= inline_below_s and thread_cpu_s < TRY_BELOW * inline_below_s
 
 
-def probe(estimate_s: float | None, inline_wall_s: float, inline_below_s: float) -> float | None:
+def tried_inline(estimate_s: float | None, inline_wall_s: float, inline_below_s: float) -> float | None:
     """The estimate after a batch tried inline: what the wall said there when it was under the bound (the loop
     had the lock, so that is the model's time), else the estimate as it was. A model that waits, or that really
     computes longer, stays on its thread; one that only waited there comes back, and its inline batches keep the
