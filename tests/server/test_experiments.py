@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -101,10 +102,22 @@ def test_a_failing_canary_withdraws_itself(home: Path) -> None:
         stop_server(server)
 
 
+def candidate_stats(url: str, rows: int) -> dict[str, Any]:
+    """The shadow candidate's statistics once it has run `rows` rows (its batches gather for up to 50 ms)."""
+    deadline = time.monotonic() + 10
+    while True:
+        (stats,) = httpx.get(f"{url}/v2/models/fraud/versions/3/stats").json()["model_stats"]
+        if stats["inference_count"] >= rows or time.monotonic() > deadline:
+            return dict(stats)
+        time.sleep(0.05)
+
+
 def test_a_shadow_logs_pairs_and_validate_judges_them(home: Path) -> None:
     server = start_server(["fraud@production", "--shadow", "fraud/3", "--grpc-port", "0"], home)
     try:
         assert {call(server.url).json()["model_version"] for _ in range(40)} == {"1"}  # production answers
+        shadowed = candidate_stats(server.url, rows=40)
+        assert shadowed["execution_count"] < 20  # its calls gather into batches, idle or not (one each without)
     finally:
         stop_server(server)  # a stop waits for the shadow calls pending and writes the pairs
     report = run_cli(home, "validate", "fraud", "--candidate", "3", "--shadow", "--json").stdout

@@ -153,3 +153,33 @@ def test_the_log_imports_what_its_writer_needs_when_it_starts_not_at_its_first_f
                            text=True, timeout=60, check=True)  # fmt: skip
     assert found.stdout.strip() == "[]", found.stdout
     assert list((tmp_path / "traffic").rglob("*.parquet"))  # and the entry was written
+
+
+def test_an_entry_keeps_a_copy_of_its_rows_not_the_batch_they_were_cut_from(tmp_path: Path) -> None:
+    """A response's outputs are views of the whole batch's: kept as they are, one sampled request of a batch of
+    64 would hold all 64 rows in a buffer that counts one, so the byte bound would not bound memory."""
+    import weakref
+
+    batch = np.arange(64 * 1024, dtype=np.float32)
+    batch.shape = (64, 1024)  # in place: the array that owns the memory, which a view would keep alive
+    kept = weakref.ref(batch)
+    log = TrafficLog(str(tmp_path), Sampler(1.0))
+    answer = InferResponse("fraud", "1", [InferOutput("y", "FP32", batch[3:4])])
+    log.record("fraud", "1", request(3), answer, 1000)
+    del batch, answer
+    assert kept() is None  # the batch is gone; the log holds the one row
+    log.close()
+    np.testing.assert_array_equal(read_window(str(tmp_path), "fraud").outputs()["y"][0], np.arange(3072, 4096))
+
+
+def test_text_tensors_and_tensors_some_entries_lack_come_back_as_sent(tmp_path: Path) -> None:
+    log = TrafficLog(str(tmp_path), Sampler(1.0))
+    words = np.array([[b"fraud", b"ok"], [b"", "caf\u00e9".encode()]], dtype=object)
+    for i in range(3):
+        sent = InferRequest([InferInput("text", "BYTES", words.shape, words[: i + 1])], id=f"t{i}")
+        log.record("fraud", "1", sent, response(i, rows=min(i + 1, 2)) if i != 1 else None, 1000)
+    log.close()
+    window = read_window(str(tmp_path), "fraud")
+    first, second = [b"fraud", b"ok"], [b"", "caf\u00e9".encode()]
+    assert window.inputs()["text"].tolist() == [first, first, second, first, second]
+    assert window.outputs()["y"].ravel().tolist() == [0, 4, 4]  # the second request failed: no outputs

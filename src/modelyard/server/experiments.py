@@ -87,7 +87,7 @@ class Experiment:
     active: bool = True
     pending: int = 0
     dropped: int = 0
-    max_pending: int = 64
+    max_pending: int = 256  # a background batch gathers for 50 ms: at 1,000 shadowed requests/s, 50 pending
 
     def applies(self, alias: str, version: str | None) -> bool:
         """A request for the model by name or by the baseline's alias: the baseline's, the canary's share aside.

@@ -1,7 +1,7 @@
 """The server's side of the traffic log: records taken on the request path, written by a thread of their own.
 
-A request that is sampled costs a small record (references to its tensors, not copies) appended to a buffer
-bounded in bytes; when the buffer is full the record is dropped and counted, so inference never waits for a disk.
+A request that is sampled costs a small record (its tensors' values copied into column buffers) appended to a
+buffer bounded in bytes; when the buffer is full the record is dropped and counted, so inference never waits for a disk.
 A writer thread, asleep while nothing comes, writes every `flush_s` (0.25 s) while records do: one Arrow table
 per model version and day, appended to that partition's open Parquet file,
 `URL/model=NAME/version=V/date=YYYY-MM-DD/WORKER-START-N.parquet`. A file

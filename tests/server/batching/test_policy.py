@@ -147,3 +147,16 @@ def test_taking_a_batch_looks_at_the_batch_not_the_whole_queue() -> None:
         assert queue.expire(now=1.0) == []
         assert names(queue.next_batch(now=1.0, free=1, busy=0)) == [f"r{i}"]
     assert len(looked) <= 20
+
+
+def test_a_holding_policy_gathers_while_idle_until_a_full_batch_or_the_delay() -> None:
+    """A shadow's calls: nobody waits for them, so an idle instance does not take a lone request at once."""
+    queue = q(BatchPolicy(max_batch_size=4, max_queue_delay_s=50 * MS, hold=True))
+    put(queue, "a", at=0.0)
+    assert queue.next_batch(now=0.0, free=1, busy=0) == 50 * MS  # idle, yet it waits
+    put(queue, "b", at=10 * MS)
+    assert queue.next_batch(now=49 * MS, free=1, busy=0) == 50 * MS
+    assert names(queue.next_batch(now=50 * MS, free=1, busy=0)) == ["a", "b"]  # the oldest waited the delay
+    for i, name in enumerate("cdef"):
+        put(queue, name, at=60 * MS + i * MS)
+    assert names(queue.next_batch(now=63 * MS, free=1, busy=0)) == ["c", "d", "e", "f"]  # full: at once

@@ -192,6 +192,7 @@ class Batcher:
         """
         return (
             not self._gathering
+            and not self.policy.hold
             and len(self.free) == self.count
             and not self.queue
             and not self._pump_scheduled

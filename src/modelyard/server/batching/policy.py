@@ -4,7 +4,8 @@ Triton's knobs (`max_batch_size`, `preferred_batch_sizes`, `max_queue_delay`, `m
 when every instance is idle the oldest requests go at once, so batching adds no latency to an idle server. While
 any instance is busy, requests gather; a free instance then takes a batch at once if it reaches a preferred size
 (or max_batch_size), else after the oldest request has waited `max_queue_delay`. With one instance that means: run
-whatever has gathered as soon as the instance is free.
+whatever has gathered as soon as the instance is free. A policy that `hold`s gathers even while idle: its requests
+wait for a full batch or the delay, since nobody waits for their answers (a shadow candidate's calls).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class BatchPolicy:
     preferred_batch_sizes: tuple[int, ...] = ()
     max_queue_delay_s: float = 0.001
     max_queue_size: int = 1024
+    hold: bool = False  # gather even while every instance is idle: for work nobody waits for (a shadow)
 
     @property
     def target(self) -> int:
@@ -136,7 +138,7 @@ class BatchQueue(Generic[T]):
         batch = self._gather()
         rows = sum(p.rows for p in batch)
         waited_enough = now - batch[0].enqueued_at >= self.policy.max_queue_delay_s
-        if busy == 0 or rows >= self.policy.target or waited_enough:
+        if (busy == 0 and not self.policy.hold) or rows >= self.policy.target or waited_enough:
             if busy and not waited_enough:
                 batch = self._trim_to_preferred(batch)
             self._remove(batch)

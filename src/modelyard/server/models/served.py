@@ -29,6 +29,9 @@ from modelyard.server.process.memory import trim_heap
 from modelyard.server.process.priority import lower_this_thread
 
 log = logging.getLogger("modelyard.server")
+# A background model's batches gather this long (or to a full batch) even while it is idle: a shadow at W1 c=16
+# ran batches of about two rows, each handed to its thread and back (docs/measurements.md, "Shadow and canary").
+BACKGROUND_GATHER_S = 0.05
 
 
 def merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
@@ -130,13 +133,14 @@ class ServedModel:
 
     def start(self) -> None:
         b = self.manifest.batching
+        background = self.source.background  # never inline on the event loop; instance threads at nice 19
         policy = BatchPolicy(
             max_batch_size=self.manifest.max_batch_size,
             preferred_batch_sizes=b.preferred_batch_sizes,
-            max_queue_delay_s=b.max_queue_delay_us / 1e6,
+            max_queue_delay_s=max(b.max_queue_delay_us / 1e6, BACKGROUND_GATHER_S if background else 0.0),
             max_queue_size=b.max_queue_size,
+            hold=background,
         )
-        background = self.source.background  # never inline on the event loop; instance threads at nice 19
         self.batcher = Batcher(
             policy,
             self.instances,
