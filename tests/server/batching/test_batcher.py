@@ -345,3 +345,35 @@ def test_memory_is_released_once_after_a_burst_and_an_idle_model_arms_no_timer()
         batcher.close()
 
     run(scenario())
+
+
+def test_each_batch_is_shown_whole_once_on_its_thread_and_inline() -> None:
+    """The drift tally's hook: one call a batch with the batch's joined inputs and outputs, not one a request."""
+
+    async def scenario() -> None:
+        seen: list[tuple[list[float], list[float]]] = []
+
+        def hook(inputs: Tensors, outputs: Tensors) -> None:
+            seen.append((inputs["x"].ravel().tolist(), outputs["y"].ravel().tolist()))
+
+        runtime = GatedRuntime()
+        batcher = Batcher(BatchPolicy(max_batch_size=16), [runtime], ModelStats(), "t", seen=hook)
+        first = asyncio.ensure_future(batcher.submit(row(0), 1, "k"))
+        await until(lambda: runtime.calls == [1])
+        rest = [asyncio.ensure_future(batcher.submit(row(i), 1, "k")) for i in range(1, 4)]
+        await asyncio.sleep(0.02)
+        runtime.gate.set()
+        await asyncio.gather(first, *rest)
+        assert seen == [([0], [0]), ([1, 2, 3], [2, 4, 6])]  # on the instance thread
+        inline = Batcher(BatchPolicy(max_batch_size=16), [runtime], ModelStats(), "t", compute_estimate_s=1e-6,
+                         seen=hook)  # fmt: skip
+        await inline.submit(row(5), 1, "k")  # an idle, cheap model: run at once on the loop
+        assert seen[-1] == ([5], [10])
+        failing = GatedRuntime(fail_on=7)
+        failing.gate.set()
+        broken = Batcher(BatchPolicy(max_batch_size=16), [failing], ModelStats(), "t", seen=hook)
+        with pytest.raises(ModelExecutionError):
+            await broken.submit(row(7), 1, "k")
+        assert len(seen) == 3  # a batch that failed shows nothing
+
+    run(scenario())

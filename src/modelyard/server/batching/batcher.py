@@ -49,8 +49,12 @@ def model_error(exc: BaseException) -> ModelyardError:
     return exc if isinstance(exc, ModelyardError) else ModelExecutionError(f"{type(exc).__name__}: {exc}")
 
 
-def run_batch(runtime: Runtime, batch: list[Pending[Job]]) -> tuple[list[Tensors], int]:
-    """Concatenate, predict, split: runs on an instance thread. Returns per-request outputs and compute ns."""
+BatchHook = Callable[[Tensors, Tensors], None]
+
+
+def run_batch(runtime: Runtime, batch: list[Pending[Job]], seen: BatchHook | None = None) -> tuple[list[Tensors], int]:
+    """Concatenate, predict, split: runs on an instance thread. Returns per-request outputs and compute ns.
+    `seen`: shown the batch's inputs and outputs whole (the drift tally), outside the compute time."""
     jobs = [p.payload for p in batch]
     if len(jobs) == 1:
         inputs = jobs[0].inputs
@@ -59,6 +63,8 @@ def run_batch(runtime: Runtime, batch: list[Pending[Job]]) -> tuple[list[Tensors
     start = time.perf_counter_ns()
     outputs = runtime.predict(inputs)
     compute_ns = time.perf_counter_ns() - start
+    if seen is not None:
+        seen(inputs, outputs)
     if len(jobs) == 1:
         return [outputs], compute_ns
     rows = [p.rows for p in batch]
@@ -78,10 +84,12 @@ def run_batch(runtime: Runtime, batch: list[Pending[Job]]) -> tuple[list[Tensors
 PROBE_EVERY = 16
 
 
-def run_timed(runtime: Runtime, batch: list[Pending[Job]]) -> tuple[list[Tensors], int, int]:
+def run_timed(
+    runtime: Runtime, batch: list[Pending[Job]], seen: BatchHook | None = None
+) -> tuple[list[Tensors], int, int]:
     """`run_batch` on an instance thread, with the CPU time the thread spent on it (see `inline.waited`)."""
     cpu = time.thread_time_ns()
-    results, compute_ns = run_batch(runtime, batch)
+    results, compute_ns = run_batch(runtime, batch, seen)
     return results, compute_ns, time.thread_time_ns() - cpu
 
 
@@ -96,8 +104,10 @@ class Batcher:
         inline_below_s: float = INLINE_BELOW_S,
         compute_estimate_s: float | None = None,
         thread_initializer: Callable[[], object] | None = None,
+        seen: BatchHook | None = None,
     ) -> None:
         self.policy = policy
+        self.seen = seen
         self.queue: BatchQueue[Job] = BatchQueue(policy, is_abandoned=_abandoned)
         self.free: deque[Runtime] = deque(instances)
         self.count = len(instances)
@@ -210,6 +220,8 @@ class Batcher:
         compute_ns = time.perf_counter_ns() - start
         self._observe(compute_ns)
         self.stats.record_batch(rows, compute_ns, 1)
+        if self.seen is not None:
+            self.seen(inputs, outputs)
         return outputs
 
     def _observe(self, compute_ns: int) -> None:
@@ -255,12 +267,12 @@ class Batcher:
             self._run_inline(runtime, batch, trying)
             return
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self.pool, run_timed, runtime, batch)
+        future = loop.run_in_executor(self.pool, run_timed, runtime, batch, self.seen)
         future.add_done_callback(partial(self._finish_future, runtime, batch))
 
     def _run_inline(self, runtime: Runtime, batch: list[Pending[Job]], trying: bool = False) -> None:
         try:
-            outcome: tuple[list[Tensors], int] | BaseException = run_batch(runtime, batch)
+            outcome: tuple[list[Tensors], int] | BaseException = run_batch(runtime, batch, self.seen)
         except Exception as exc:
             outcome = exc
         if trying and not isinstance(outcome, BaseException):

@@ -149,6 +149,7 @@ class ServedModel:
             inline_below_s=0.0 if background else INLINE_BELOW_S,
             compute_estimate_s=self.compute_estimate_s,
             thread_initializer=lower_this_thread if background else None,
+            seen=self.drift.offer if self.drift is not None else None,
         )
         self.batcher.watch_idle(self.release_memory)
 
@@ -161,8 +162,6 @@ class ServedModel:
             self.stats.record_request(time.perf_counter_ns() - start, ok=False)
             raise
         self.stats.record_request(time.perf_counter_ns() - start, ok=True)
-        if self.drift is not None:
-            self.drift.offer(request.inputs, response.outputs)
         return response
 
     async def _infer(self, request: InferRequest, batcher: Batcher) -> InferResponse:
