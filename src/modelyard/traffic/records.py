@@ -46,7 +46,6 @@ class _Tensor:
     def __init__(self, dtype: np.dtype[Any]) -> None:
         self.dtype = dtype
         self.rows = array.array("q")  # the entry each value belongs to (an entry may lack it)
-        self.sizes = array.array("q")  # elements per entry
         self.ranks = array.array("q")
         self.dims = array.array("q")  # every entry's shape, one after another
         self.values = bytearray()  # numeric: the flat values, entry after entry
@@ -54,9 +53,9 @@ class _Tensor:
 
     def add(self, row: int, data: np.ndarray) -> int:
         self.rows.append(row)
-        self.sizes.append(data.size)
-        self.ranks.append(data.ndim)
-        self.dims.extend(data.shape)
+        shape = data.shape
+        self.ranks.append(len(shape))
+        self.dims.extend(shape)
         if self.dtype == object:
             elements = [v if isinstance(v, bytes) else str(v).encode() for v in data.ravel()]
             self.items.append(elements)
@@ -67,7 +66,7 @@ class _Tensor:
 
     def values_array(self, count: int) -> pa.Array:
         """The entries' values, one list per entry of `count` (null where an entry lacks it)."""
-        sizes = np.frombuffer(self.sizes, np.int64)
+        sizes = self._sizes()
         placed = np.zeros(count, np.int64)
         placed[np.frombuffer(self.rows, np.int64)] = sizes
         offsets = pa.array(np.concatenate([[0], np.cumsum(placed)]))
@@ -77,6 +76,14 @@ class _Tensor:
         else:
             flat = pa.array(np.frombuffer(self.values, self.dtype))
         return pa.LargeListArray.from_arrays(offsets, flat, mask=mask)
+
+    def _sizes(self) -> np.ndarray:
+        """Elements per entry, from the shapes (one rank for all, nearly always: one product over a matrix)."""
+        ranks, dims = np.frombuffer(self.ranks, np.int64), np.frombuffer(self.dims, np.int64)
+        if len(ranks) and (ranks == ranks[0]).all():
+            return np.asarray(dims.reshape(len(ranks), int(ranks[0])).prod(axis=1), np.int64)
+        ends = np.cumsum(ranks)
+        return np.array([dims[end - rank : end].prod() for rank, end in zip(ranks, ends, strict=True)], np.int64)
 
     def shapes_array(self, count: int) -> pa.Array:
         ranks = np.frombuffer(self.ranks, np.int64)
@@ -105,7 +112,8 @@ class Columns:
         self.times = array.array("q")
         self.latencies = array.array("q")
         self.failures: list[tuple[int, str, str]] = []  # (row, outcome, error)
-        self.tensors: dict[str, _Tensor] = {}
+        self.inputs: dict[str, _Tensor] = {}  # by tensor name: no column name built on the request path
+        self.outputs: dict[str, _Tensor] = {}
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -121,12 +129,11 @@ class Columns:
         if error is not None:
             self.failures.append((row, type(error).__name__, str(error)))
         size = OVERHEAD_BYTES
-        for prefix, side in ((INPUT, inputs), (OUTPUT, outputs or ())):
+        for columns, side in ((self.inputs, inputs), (self.outputs, outputs or ())):
             for tensor in side:
-                key = prefix + tensor.name
-                found = self.tensors.get(key)
+                found = columns.get(tensor.name)
                 if found is None:
-                    found = self.tensors[key] = _Tensor(tensor.data.dtype)
+                    found = columns[tensor.name] = _Tensor(tensor.data.dtype)
                 size += found.add(row, tensor.data)
         return size
 
@@ -150,9 +157,10 @@ class Columns:
             "outcome": pa.array(outcome, pa.string()) if self.failures else _repeat("ok", count),
             "error": pa.array(error, pa.string()) if self.failures else _repeat("", count),
         }
-        for column in sorted(self.tensors, key=lambda c: (not c.startswith(INPUT), c)):
-            columns[column] = self.tensors[column].values_array(count)
-            columns[column + SHAPE] = self.tensors[column].shapes_array(count)
+        for prefix, side in ((INPUT, self.inputs), (OUTPUT, self.outputs)):
+            for name in sorted(side):
+                columns[prefix + name] = side[name].values_array(count)
+                columns[prefix + name + SHAPE] = side[name].shapes_array(count)
         return pa.table(columns)
 
 
