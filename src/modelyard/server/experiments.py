@@ -108,14 +108,18 @@ class Experiments:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def route(self, name: str, version: str | None, request: InferRequest) -> tuple[ServedModel, Experiment | None]:
-        """The model that answers, and the experiment it ran under (None: none applies)."""
+        """The model that answers, and the experiment it ran under (None: none applies, or a shadow does not take
+        this request)."""
         base, _, alias = name.partition("@")
         experiment = self.by_name.get(base)
         if experiment is None or not experiment.applies(alias, version):
             return self.manager.get(name, version), None
         if experiment.mode == "canary" and experiment.active and experiment.sampler.keep(request.parameters):
             return self.manager.get(base, experiment.candidate), experiment
-        return self.manager.get(f"{base}@{experiment.alias}"), experiment
+        baseline = self.manager.get(f"{base}@{experiment.alias}")
+        if experiment.mode == "shadow" and (self.traffic is None or not experiment.sampler.keep(request.parameters)):
+            return baseline, None  # not shadowed: the data plane's common path, nothing to count or record
+        return baseline, experiment
 
     def answered(self, experiment: Experiment, model: ServedModel, failed: bool) -> None:
         """A canary's outcome counted; the canary withdrawn when its guard says so."""
@@ -131,9 +135,9 @@ class Experiments:
     def shadow(
         self, experiment: Experiment, called: str, request: InferRequest, response: InferResponse, recorded: bool
     ) -> None:
-        """After production answered: the candidate too, later, if the share and the pending bound allow.
-        `recorded`: the traffic log's sampling already kept production's answer (not written twice)."""
-        if experiment.mode != "shadow" or self.traffic is None or not experiment.sampler.keep(request.parameters):
+        """After production answered: the candidate too, later, if the pending bound allows (`route` drew the
+        share). `recorded`: the traffic log's sampling already kept production's answer (not written twice)."""
+        if experiment.mode != "shadow" or self.traffic is None:
             return
         if experiment.pending >= experiment.max_pending:
             experiment.dropped += 1
