@@ -66,16 +66,31 @@ class _Tensor:
 
     def values_array(self, count: int) -> pa.Array:
         """The entries' values, one list per entry of `count` (null where an entry lacks it)."""
-        sizes = self._sizes()
-        placed = np.zeros(count, np.int64)
-        placed[np.frombuffer(self.rows, np.int64)] = sizes
-        offsets = pa.array(np.concatenate([[0], np.cumsum(placed)]))
-        mask = None if len(self.rows) == count else pa.array(~_present(self.rows, count))
         if self.dtype == object:
             flat = pa.array([v for entry in self.items for v in entry], pa.binary())
         else:
             flat = pa.array(np.frombuffer(self.values, self.dtype))
-        return pa.LargeListArray.from_arrays(offsets, flat, mask=mask)
+        return pa.LargeListArray.from_arrays(
+            pa.array(self._offsets(self._sizes(), count)), flat, mask=self._gaps(count)
+        )
+
+    def shapes_array(self, count: int) -> pa.Array:
+        offsets = pa.array(self._offsets(np.frombuffer(self.ranks, np.int64), count).astype(np.int32))
+        return pa.ListArray.from_arrays(offsets, pa.array(np.frombuffer(self.dims, np.int64)), mask=self._gaps(count))
+
+    def _offsets(self, per_entry: np.ndarray, count: int) -> np.ndarray:
+        """List offsets over all `count` entries, an entry that lacks the tensor holding none."""
+        placed = np.zeros(count, np.int64)
+        placed[np.frombuffer(self.rows, np.int64)] = per_entry
+        return np.concatenate([[0], np.cumsum(placed)])
+
+    def _gaps(self, count: int) -> pa.Array | None:
+        """The entries that lack the tensor (a failed request's outputs), as a null mask; None when none does."""
+        if len(self.rows) == count:
+            return None
+        absent = np.ones(count, bool)
+        absent[np.frombuffer(self.rows, np.int64)] = False
+        return pa.array(absent)
 
     def _sizes(self) -> np.ndarray:
         """Elements per entry, from the shapes (one rank for all, nearly always: one product over a matrix)."""
@@ -84,22 +99,6 @@ class _Tensor:
             return np.asarray(dims.reshape(len(ranks), int(ranks[0])).prod(axis=1), np.int64)
         ends = np.cumsum(ranks)
         return np.array([dims[end - rank : end].prod() for rank, end in zip(ranks, ends, strict=True)], np.int64)
-
-    def shapes_array(self, count: int) -> pa.Array:
-        ranks = np.frombuffer(self.ranks, np.int64)
-        dims = pa.array(np.frombuffer(self.dims, np.int64))
-        if len(self.rows) == count:  # no gaps: the shapes as one list array, no list per row
-            return pa.ListArray.from_arrays(pa.array(np.concatenate([[0], np.cumsum(ranks)]).astype(np.int32)), dims)
-        placed = np.zeros(count, np.int64)
-        placed[np.frombuffer(self.rows, np.int64)] = ranks
-        offsets = pa.array(np.concatenate([[0], np.cumsum(placed)]).astype(np.int32))
-        return pa.ListArray.from_arrays(offsets, dims, mask=pa.array(~_present(self.rows, count)))
-
-
-def _present(rows: array.array[int], count: int) -> np.ndarray:
-    present = np.zeros(count, bool)
-    present[np.frombuffer(rows, np.int64)] = True
-    return present
 
 
 class Columns:
