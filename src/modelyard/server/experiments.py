@@ -137,7 +137,7 @@ class Experiments:
     ) -> None:
         """After production answered: the candidate too, later, if the pending bound allows (`route` drew the
         share). `recorded`: the traffic log's sampling already kept production's answer (not written twice)."""
-        if experiment.mode != "shadow" or self.traffic is None:
+        if experiment.mode != "shadow":  # a shadow without a log never reaches here (`route`)
             return
         if experiment.pending >= experiment.max_pending:
             experiment.dropped += 1

@@ -156,10 +156,11 @@ class Gate:
         if reason is None:
             return "watch", f"{self.name}/{moved.to_version}: {after.requests} requests since the promotion, fine"
         reason = f"{reason} ({source})"
-        refused = self._if_unmoved(lambda: self.registry.rollback(  # only the move the gate watched
-            self.name, self.baseline_alias, f"{ROLLED_BACK}: {reason}", expect=moved.to_version))  # fmt: skip
-        if refused is not None:
-            return "idle", refused
+        try:  # only the move the gate watched: one made by someone since stands
+            self.registry.rollback(self.name, self.baseline_alias, f"{ROLLED_BACK}: {reason}",
+                                   expect=moved.to_version)  # fmt: skip
+        except FailedPrecondition as error:
+            return "idle", f"{error}; the gate looks again"
         return "rollback", f"{self.name}@{self.baseline_alias} back to {moved.from_version}: {reason}"
 
     def step(self) -> tuple[Step, str]:
@@ -186,26 +187,16 @@ class Gate:
             counts = self.metrics() if self.metrics is not None else {}
             if str(seen.baseline) in counts:  # production's figures now: its counters go when it is unloaded
                 evidence["before"] = as_evidence(counts[str(seen.baseline)].served())
-            validation, candidate = seen.last.id, seen.candidate
-            refused = self._if_unmoved(lambda: self.registry.set_alias(  # the baseline judged still production's
-                self.name, self.baseline_alias, candidate, f"the gate: validation #{validation} passed", evidence,
-                expect=seen.baseline))  # fmt: skip
-            if refused is not None:
-                return "idle", refused
+            try:  # the baseline the validation judged must still be production's: a move meanwhile stands
+                self.registry.set_alias(self.name, self.baseline_alias, seen.candidate,
+                                        f"the gate: validation #{seen.last.id} passed", evidence,
+                                        expect=seen.baseline)  # fmt: skip
+            except FailedPrecondition as error:
+                return "idle", f"{error}; the gate looks again"
             return "promote", f"{self.name}@{self.baseline_alias} -> {seen.candidate} on validation #{seen.last.id}"
         if action == "wait" and seen.last is not None:
             return "wait", f"validation #{seen.last.id} says {seen.last.verdict}; waiting for a person or a new staging"
         return action, ""
-
-    @staticmethod
-    def _if_unmoved(move: Callable[[], object]) -> str | None:
-        """Make a move conditional on the alias (`expect=`): a move someone made meanwhile stands, and the gate
-        says so and looks again. None when it moved."""
-        try:
-            move()
-        except FailedPrecondition as error:
-            return f"{error}; the gate looks again"
-        return None
 
     def _version(self, alias: str) -> int | None:
         try:
