@@ -13,6 +13,7 @@ from modelyard.protocol.types import InferInput, InferOutput, InferRequest, Infe
 from modelyard.traffic import Sampler, TrafficLog, list_files, read_window
 from modelyard.traffic.log import Rotation
 from modelyard.traffic.reader import count_rows, parse_since
+from modelyard.traffic.records import row_tensors
 from modelyard.traffic.sampling import bucket
 
 
@@ -183,3 +184,34 @@ def test_text_tensors_and_tensors_some_entries_lack_come_back_as_sent(tmp_path: 
     first, second = [b"fraud", b"ok"], [b"", "caf\u00e9".encode()]
     assert window.inputs()["text"].tolist() == [first, first, second, first, second]
     assert window.outputs()["y"].ravel().tolist() == [0, 4, 4]  # the second request failed: no outputs
+
+
+def test_a_batch_logs_the_rows_of_its_sampled_requests_and_holds_no_batch_it_logged_in_part(tmp_path: Path) -> None:
+    """The batcher's path (`record_batch`): four requests of 1, 2, 1 and 3 rows in one batch of 7."""
+    import weakref
+
+    log = TrafficLog(str(tmp_path), Sampler(1.0))
+    x = np.arange(7 * 4, dtype=np.float32).reshape(7, 4)
+    every = [(0, 1, "fraud", "a", 1000), (1, 2, "fraud@production", "b", 2000), (3, 1, "fraud", "c", 3000),
+             (4, 3, "fraud", "d", 4000)]  # fmt: skip
+    log.record_batch("1", every, 7, {"x": x}, {"y": x[:, :1] * 2})
+    other = x + 100
+    kept = weakref.ref(other)
+    log.record_batch("1", [every[1], every[3]], 7, {"x": other}, {"y": other[:, :1] * 2})  # two of four sampled
+    del other
+    assert kept() is None  # the rows of the two were copied out: the buffer's bound counts what it holds
+    odd = np.array([1.0, 2.0, 3.0], np.float32)  # a one-request batch's output without the batch's rows
+    log.record_batch("1", [(0, 1, "fraud", "e", 500)], 1, {"x": x[:1]}, {"y": odd})
+    log.close()
+    window = read_window(str(tmp_path), "fraud")
+    table = window.table
+    assert table.column("request_id").to_pylist() == ["a", "b", "c", "d", "b", "d", "e"]
+    assert table.column("alias").to_pylist() == ["", "production", "", "", "production", "", ""]
+    assert table.column("latency_us").to_pylist() == [1, 2, 3, 4, 2, 4, 0.5]
+    sent = np.concatenate([x, x[1:3] + 100, x[4:7] + 100, x[:1]])
+    np.testing.assert_array_equal(window.inputs()["x"], sent)
+    assert [list(s) for s in table.column("input.x.shape").to_pylist()] == [[1, 4], [2, 4], [1, 4], [3, 4], [2, 4],
+                                                                          [3, 4], [1, 4]]  # fmt: skip
+    answers = [a for a in row_tensors(table, "output.y") if a is not None]
+    np.testing.assert_array_equal(np.concatenate(answers[:6]).ravel(), sent[:-1, 0] * 2)
+    np.testing.assert_array_equal(answers[6], [1.0, 2.0, 3.0])

@@ -111,22 +111,21 @@ class DataPlane:
         traffic = self.traffic if self.traffic is not None and self.traffic.sampled(request) else None
         if experiment is None and traffic is None:
             return await model.infer(request)  # the common path: nothing to count or record
-        if traffic is not None and experiment is not None and experiment.mode == "shadow" and request.id is None:
-            request.id = pair_id()  # logged now, perhaps shadowed later: the pair's key (else the shadow draws it)
+        shadowed = experiment is not None and experiment.mode == "shadow"  # `route` drew the share; a log is on
+        if shadowed and request.id is None:
+            request.id = pair_id()  # the pair's key in the log
         start = time.perf_counter_ns()
-        try:
-            response = await model.infer(request)
+        try:  # a sampled or shadowed request is logged by the batch that answers it
+            response = await model.infer(request, name if traffic is not None or shadowed else None)
         except ModelyardError as exc:  # what failed is traffic too: the gate counts errors the baseline did not raise
             if experiments is not None and experiment is not None:
                 experiments.answered(experiment, model, failed=True)
             if traffic is not None:
                 traffic.record(name, model.version, request, None, time.perf_counter_ns() - start, exc)
             raise
-        if traffic is not None:
-            traffic.record(name, model.version, request, response, time.perf_counter_ns() - start)
         if experiments is not None and experiment is not None:
             experiments.answered(experiment, model, failed=False)
-            experiments.shadow(experiment, name, request, response, recorded=traffic is not None)
+            experiments.shadow(experiment, request)
         return response
 
     def check_model(self, name: str, version: str | None = None) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from modelyard.errors import ModelyardError
-from modelyard.protocol.types import InferRequest, InferResponse
+from modelyard.protocol.types import InferRequest
 from modelyard.server.models.manager import ModelManager
 from modelyard.server.models.served import ServedModel
 from modelyard.traffic.records import SHADOW
@@ -132,37 +132,26 @@ class Experiments:
             log.warning("canary %s/%s withdrawn: error rate %.3f against production's %.3f", experiment.name,
                         experiment.candidate, guard.rate("candidate"), guard.rate("baseline"))  # fmt: skip
 
-    def shadow(
-        self, experiment: Experiment, called: str, request: InferRequest, response: InferResponse, recorded: bool
-    ) -> None:
-        """After production answered: the candidate too, later, if the pending bound allows (`route` drew the
-        share). `recorded`: the traffic log's sampling already kept production's answer (not written twice)."""
+    def shadow(self, experiment: Experiment, request: InferRequest) -> None:
+        """After production answered (and its batch logged the answer): the candidate too, later, if the pending
+        bound allows (`route` drew the share)."""
         if experiment.mode != "shadow":  # a shadow without a log never reaches here (`route`)
             return
         if experiment.pending >= experiment.max_pending:
             experiment.dropped += 1
             return
         experiment.pending += 1
-        task = asyncio.get_running_loop().create_task(self._shadow(experiment, called, request, response, recorded))
+        task = asyncio.get_running_loop().create_task(self._shadow(experiment, request))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _shadow(
-        self, experiment: Experiment, called: str, request: InferRequest, answer: InferResponse, recorded: bool
-    ) -> None:
+    async def _shadow(self, experiment: Experiment, request: InferRequest) -> None:
         assert self.traffic is not None
         try:
-            request.id = request.id or pair_id()  # the pair's key in the log
-            if not recorded:
-                self.traffic.record(called, answer.model_version, request, answer, 0)
-            start = time.perf_counter_ns()
-            try:
-                shadowed = await self.manager.get(experiment.name, experiment.candidate).infer(request)
+            start, called = time.perf_counter_ns(), f"{experiment.name}@{SHADOW}"
+            try:  # logged by the candidate's batch
+                await self.manager.get(experiment.name, experiment.candidate).infer(request, called)
             except ModelyardError as exc:
-                self.traffic.record(f"{experiment.name}@{SHADOW}", experiment.candidate, request, None,
-                                    time.perf_counter_ns() - start, exc)  # fmt: skip
-                return
-            self.traffic.record(f"{experiment.name}@{SHADOW}", experiment.candidate, request, shadowed,
-                                time.perf_counter_ns() - start)  # fmt: skip
+                self.traffic.record(called, experiment.candidate, request, None, time.perf_counter_ns() - start, exc)
         finally:
             experiment.pending -= 1

@@ -37,7 +37,7 @@ def build_app(spec: ServeSpec, telemetry_dir: Path | None = None, spec_file: Spe
     files = SnapshotFiles(telemetry_dir) if telemetry_dir else None
     control = ModelControl(manager, spec, spec_file)
     access = ControlAccess(spec.control_token)
-    traffic = traffic_log(spec)
+    traffic = manager.traffic = traffic_log(spec)
 
     def snapshot() -> dict[str, Any]:
         counts = {"logged": traffic.logged, "dropped": traffic.dropped} if traffic else {}

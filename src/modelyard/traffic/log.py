@@ -1,7 +1,8 @@
 """The server's side of the traffic log: records taken on the request path, written by a thread of their own.
 
-A request that is sampled costs a small record (its tensors' values copied into column buffers) appended to a
-buffer bounded in bytes; when the buffer is full the record is dropped and counted, so inference never waits for a disk.
+A sampled request is logged by the batch that answers it (`record_batch`, called by the batcher): its rows of the
+batch's tensors and a few numbers appended to a buffer bounded in bytes; when the buffer is full the entry is
+dropped and counted, so inference never waits for a disk. A failed request is logged by the data plane (`record`).
 A writer thread, asleep while nothing comes, writes every `flush_s` (0.25 s) while records do: one Arrow table
 per model version and day, appended to that partition's open Parquet file,
 `URL/model=NAME/version=V/date=YYYY-MM-DD/WORKER-START-N.parquet`. A file
@@ -17,6 +18,7 @@ import io
 import logging
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from modelyard.protocol.types import InferInput, InferOutput, InferRequest, InferResponse
-from modelyard.traffic.records import Columns
+from modelyard.traffic.records import Columns, Logged
 from modelyard.traffic.sampling import Sampler
 
 log = logging.getLogger("modelyard.traffic")
@@ -131,6 +133,23 @@ class TrafficLog:
                                             error)  # fmt: skip
             if len(self._batches) == 1 and len(batch) == 1:
                 self._pending.set()  # the writer sleeps while there is nothing to write
+
+    def record_batch(self, version: str, entries: Sequence[Logged], batch_rows: int, inputs: Mapping[str, np.ndarray],
+                     outputs: Mapping[str, np.ndarray]) -> None:  # fmt: skip
+        """The sampled requests of one batch that answered (`Batcher(log=...)`), with the batch's tensors, on the
+        thread that ran it: `(first row, rows, name called, request id, latency ns)` each."""
+        key = (entries[0][2].partition("@")[0], version)
+        with self._lock:
+            if self._queued_bytes >= self.buffer_bytes:
+                self.dropped += len(entries)
+                return
+            fresh = not self._batches
+            batch = self._batches.get(key)
+            if batch is None:
+                batch = self._batches[key] = Columns(version)
+            self._queued_bytes += batch.add_batch(entries, batch_rows, inputs, outputs, time.time_ns())
+            if fresh:
+                self._pending.set()
 
     # -- the writer thread -----------------------------------------------------------------------------------------
 

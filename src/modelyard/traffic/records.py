@@ -4,21 +4,23 @@ one Arrow table.
 A tensor is two columns named after the signature: `input.x` holds its values, flat, and `input.x.shape` its shape
 (each request has its own batch size), so any tensor of any shape fits one schema and comes back as it was sent.
 
-On the request path a record appends to lists and buffers: the request id, the name called, two clocks, and each
-tensor's values copied into its column's one contiguous buffer, with its shape. Only strings, integers and buffers
-are kept, none of which the garbage collector tracks. Entries that held the decoded request and response objects
-until the writer took them (a quarter of a second) were promoted out of the young generation by the thousand, and
-the collections that followed doubled the server's CPU a request at W1 c=64 with every request logged
-(docs/measurements.md, "The traffic log"). Copies, not references: a response's outputs are views of its whole
-batch, which a reference would keep alive uncounted; and the writer's table is then views of the buffers, built
-in 0.13 µs an entry against 0.9 while it holds the interpreter's lock (p99 at `--log-sample 1` 1.95x of logging
-off with references, 1.34x with copies, one run).
+Entries come two ways. A sampled request that was answered comes with its batch (`Columns.add_batch`, called by
+the batcher on whichever thread ran the batch): the batch's own arrays are kept whole when every request of it was
+sampled, else the sampled requests' rows are copied out of them, so a buffer never holds rows it does not count.
+A failed request, and a shadow's production answer, come one by one (`Columns.add`) with their tensors copied, since
+an answer's outputs are views of its whole batch. Each tensor column is then a few arrays (one a batch), the
+writer's table one concatenation of them.
+
+What is kept is strings, integers and arrays, none of which the garbage collector tracks. Entries that held the
+decoded request and response objects until the writer took them (a quarter of a second) were promoted out of the
+young generation by the thousand, and the collections that followed doubled the server's CPU a request at W1 c=64
+with every request logged (docs/measurements.md, "The traffic log").
 """
 
 from __future__ import annotations
 
 import array
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -27,6 +29,7 @@ import pyarrow as pa
 INPUT, OUTPUT = "input.", "output."
 SHADOW = "shadow"  # the alias a candidate's shadow answers are logged under (server/experiments.py)
 SHAPE = ".shape"
+Logged = tuple[int, int, str, str | None, int]  # what the batcher shows of a logged request (`batching.Logged`)
 OVERHEAD_BYTES = 256  # an entry's strings and bookkeeping, beside its tensors
 
 
@@ -41,35 +44,72 @@ class Named(Protocol):
 
 
 class _Tensor:
-    """One tensor column's values since the last flush, copied into one contiguous buffer as they come."""
+    """One tensor column's values since the last flush: arrays, entry after entry, that nothing else writes to."""
 
     def __init__(self, dtype: np.dtype[Any]) -> None:
         self.dtype = dtype
         self.rows = array.array("q")  # the entry each value belongs to (an entry may lack it)
         self.ranks = array.array("q")
         self.dims = array.array("q")  # every entry's shape, one after another
-        self.values = bytearray()  # numeric: the flat values, entry after entry
+        self.chunks: list[np.ndarray] = []  # numeric: one entry's values, or several entries' of one batch
         self.items: list[list[bytes]] = []  # BYTES: each entry's elements
 
     def add(self, row: int, data: np.ndarray) -> int:
+        """One entry's tensor, copied: an answer's outputs are views of its whole batch, which a reference would
+        keep alive uncounted."""
         self.rows.append(row)
         shape = data.shape
         self.ranks.append(len(shape))
         self.dims.extend(shape)
         if self.dtype == object:
-            elements = [v if isinstance(v, bytes) else str(v).encode() for v in data.ravel()]
-            self.items.append(elements)
-            return sum(map(len, elements)) + 8 * len(elements)
-        values = (data if data.dtype == self.dtype else data.astype(self.dtype)).tobytes()
-        self.values += values
-        return len(values)
+            return self._items(data)
+        copied = np.array(data, dtype=self.dtype)
+        self.chunks.append(copied)
+        return copied.nbytes
+
+    def add_rows(self, first: int, spans: list[tuple[int, int]], batch_rows: int, data: np.ndarray) -> int:
+        """Entries `first`, `first + 1`, ... holding the `(start, rows)` spans of a batch of `batch_rows`, in order.
+        The batch's own array is kept whole when the spans cover it (every request of it logged), else their rows
+        are copied out; a tensor without the batch's rows (a one-request batch's odd output) is the one entry's."""
+        count = len(spans)
+        self.rows.extend(range(first, first + count))
+        if data.ndim == 0 or data.shape[0] != batch_rows:
+            assert count == 1, "a batch of several requests has each tensor's rows (batching.run_batch)"
+            self.ranks.append(data.ndim)
+            self.dims.extend(data.shape)
+            spans, taken = [(0, 1)], data[None]
+        else:
+            self.ranks.extend([data.ndim] * count)
+            dims = np.empty((count, data.ndim), np.int64)
+            dims[:, 0] = [rows for _, rows in spans]
+            dims[:, 1:] = data.shape[1:]
+            self.dims.frombytes(dims.tobytes())
+            whole = sum(rows for _, rows in spans) == batch_rows
+            taken = data if whole else np.concatenate([data[start : start + rows] for start, rows in spans])
+        if self.dtype == object:
+            size, offset = 0, 0
+            for _, rows in spans:
+                size += self._items(taken[offset : offset + rows])
+                offset += rows
+            return size
+        if taken.dtype != self.dtype:
+            taken = taken.astype(self.dtype)
+        self.chunks.append(taken)
+        return int(taken.nbytes)
+
+    def _items(self, data: np.ndarray) -> int:
+        elements = [v if isinstance(v, bytes) else str(v).encode() for v in data.ravel()]
+        self.items.append(elements)
+        return sum(map(len, elements)) + 8 * len(elements)
 
     def values_array(self, count: int) -> pa.Array:
         """The entries' values, one list per entry of `count` (null where an entry lacks it)."""
         if self.dtype == object:
             flat = pa.array([v for entry in self.items for v in entry], pa.binary())
+        elif self.chunks:
+            flat = pa.array(np.concatenate([chunk.ravel() for chunk in self.chunks]))
         else:
-            flat = pa.array(np.frombuffer(self.values, self.dtype))
+            flat = pa.array(np.empty(0, self.dtype))
         return pa.LargeListArray.from_arrays(
             pa.array(self._offsets(self._sizes(), count)), flat, mask=self._gaps(count)
         )
@@ -134,6 +174,26 @@ class Columns:
                 if found is None:
                     found = columns[tensor.name] = _Tensor(tensor.data.dtype)
                 size += found.add(row, tensor.data)
+        return size
+
+    def add_batch(self, entries: Sequence[Logged], batch_rows: int, inputs: Mapping[str, np.ndarray],
+                  outputs: Mapping[str, np.ndarray], time_ns: int) -> int:  # fmt: skip
+        """Append the logged requests of one batch, `(first row, rows, name called, id, latency ns)` each, with the
+        batch's tensors; their size in bytes, for the buffer's bound."""
+        first = len(self.ids)
+        for _, _, called, request_id, latency_ns in entries:
+            self.ids.append(request_id or "")
+            self.called.append(called)
+            self.times.append(time_ns)
+            self.latencies.append(latency_ns)
+        spans = [(start, rows) for start, rows, *_ in entries]
+        size = OVERHEAD_BYTES * len(entries)
+        for columns, side in ((self.inputs, inputs), (self.outputs, outputs)):
+            for name, data in side.items():
+                found = columns.get(name)
+                if found is None:
+                    found = columns[name] = _Tensor(data.dtype)
+                size += found.add_rows(first, spans, batch_rows, data)
         return size
 
     def table(self) -> pa.Table:

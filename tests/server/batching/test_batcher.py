@@ -377,3 +377,44 @@ def test_each_batch_is_shown_whole_once_on_its_thread_and_inline() -> None:
         assert len(seen) == 3  # a batch that failed shows nothing
 
     run(scenario())
+
+
+def test_the_traffic_logs_hook_is_shown_each_batchs_logged_requests_by_their_rows() -> None:
+    """`submit(logged=...)`: the batch that answers shows the log which of its rows each logged request holds, with
+    the batch's tensors; a batch without a logged request, or one that failed, shows nothing."""
+
+    async def scenario() -> None:
+        shown: list[tuple[list[tuple[int, int, str, str | None]], int, list[float]]] = []
+        latencies: list[int] = []
+
+        def hook(entries: list[Any], rows: int, inputs: Tensors, outputs: Tensors) -> None:
+            shown.append(([e[:4] for e in entries], rows, outputs["y"].ravel().tolist()))
+            latencies.extend(e[4] for e in entries)
+
+        runtime = GatedRuntime()
+        batcher = Batcher(BatchPolicy(max_batch_size=16), [runtime], ModelStats(), "t", log=hook)
+        first = asyncio.ensure_future(batcher.submit(row(0), 1, "k", logged=("m", "r0")))
+        await until(lambda: runtime.calls == [1])
+        two = {"x": np.array([[1], [2]], dtype=np.float32)}
+        rest = [asyncio.ensure_future(batcher.submit(two, 2, "k")),
+                asyncio.ensure_future(batcher.submit(row(3), 1, "k", logged=("m@production", "r3"))),
+                asyncio.ensure_future(batcher.submit(row(4), 1, "k"))]  # fmt: skip
+        await asyncio.sleep(0.02)
+        runtime.gate.set()
+        await asyncio.gather(first, *rest)
+        assert shown == [([(0, 1, "m", "r0")], 1, [0]), ([(2, 1, "m@production", "r3")], 4, [2, 4, 6, 8])]
+        await batcher.submit(row(5), 1, "k")
+        assert len(shown) == 2  # nothing logged in that batch
+        inline = Batcher(BatchPolicy(max_batch_size=16), [runtime], ModelStats(), "t", compute_estimate_s=1e-6,
+                         log=hook)  # fmt: skip
+        await inline.submit(row(6), 1, "k", logged=("m", None))  # run at once on the loop: logged the same
+        assert shown[-1] == ([(0, 1, "m", None)], 1, [12])
+        failing = GatedRuntime(fail_on=7)
+        failing.gate.set()
+        broken = Batcher(BatchPolicy(max_batch_size=16), [failing], ModelStats(), "t", log=hook)
+        with pytest.raises(ModelExecutionError):
+            await broken.submit(row(7), 1, "k", logged=("m", "r7"))
+        assert len(shown) == 3  # the data plane logs a failure, with its error
+        assert all(isinstance(ns, int) and ns >= 0 for ns in latencies)
+
+    run(scenario())

@@ -38,6 +38,7 @@ Tensors = dict[str, np.ndarray]
 class Job:
     inputs: Tensors
     future: asyncio.Future[Tensors]
+    logged: tuple[str, str | None] | None = None  # for the traffic log: the name called and the request's id
 
 
 def _abandoned(job: Job) -> bool:
@@ -50,11 +51,15 @@ def model_error(exc: BaseException) -> ModelyardError:
 
 
 BatchHook = Callable[[Tensors, Tensors], None]
+Logged = tuple[int, int, str, str | None, int]  # a logged request's first row in its batch, rows, name, id, latency ns
+LogHook = Callable[[list[Logged], int, Tensors, Tensors], None]  # ... and the batch's rows
+ShownHook = Callable[[list[Pending[Job]], Tensors, Tensors], None]
 
 
-def run_batch(runtime: Runtime, batch: list[Pending[Job]], seen: BatchHook | None = None) -> tuple[list[Tensors], int]:
+def run_batch(runtime: Runtime, batch: list[Pending[Job]], shown: ShownHook | None = None) -> tuple[list[Tensors], int]:
     """Concatenate, predict, split: runs on an instance thread. Returns per-request outputs and compute ns.
-    `seen`: shown the batch's inputs and outputs whole (the drift tally), outside the compute time."""
+    `shown`: the batch and its inputs and outputs whole (the drift tally, the traffic log), once the batch has
+    answered every request, outside the compute time."""
     jobs = [p.payload for p in batch]
     if len(jobs) == 1:
         inputs = jobs[0].inputs
@@ -63,9 +68,9 @@ def run_batch(runtime: Runtime, batch: list[Pending[Job]], seen: BatchHook | Non
     start = time.perf_counter_ns()
     outputs = runtime.predict(inputs)
     compute_ns = time.perf_counter_ns() - start
-    if seen is not None:
-        seen(inputs, outputs)
     if len(jobs) == 1:
+        if shown is not None:
+            shown(batch, inputs, outputs)
         return [outputs], compute_ns
     rows = [p.rows for p in batch]
     total = sum(rows)
@@ -78,6 +83,8 @@ def run_batch(runtime: Runtime, batch: list[Pending[Job]], seen: BatchHook | Non
             )
         for out, part in zip(per_request, np.split(array, offsets), strict=True):
             out[name] = part
+    if shown is not None:
+        shown(batch, inputs, outputs)
     return per_request, compute_ns
 
 
@@ -85,11 +92,11 @@ PROBE_EVERY = 16
 
 
 def run_timed(
-    runtime: Runtime, batch: list[Pending[Job]], seen: BatchHook | None = None
+    runtime: Runtime, batch: list[Pending[Job]], shown: ShownHook | None = None
 ) -> tuple[list[Tensors], int, int]:
     """`run_batch` on an instance thread, with the CPU time the thread spent on it (see `inline.waited`)."""
     cpu = time.thread_time_ns()
-    results, compute_ns = run_batch(runtime, batch, seen)
+    results, compute_ns = run_batch(runtime, batch, shown)
     return results, compute_ns, time.thread_time_ns() - cpu
 
 
@@ -105,9 +112,14 @@ class Batcher:
         compute_estimate_s: float | None = None,
         thread_initializer: Callable[[], object] | None = None,
         seen: BatchHook | None = None,
+        log: LogHook | None = None,
     ) -> None:
+        """`seen`: shown each batch's inputs and outputs whole (the drift tally); `log`: shown the requests of
+        each batch that asked to be logged (`submit(logged=...)`), with the batch's tensors (the traffic log)."""
         self.policy = policy
         self.seen = seen
+        self.log = log
+        self._shown = self._show if seen is not None or log is not None else None
         self.queue: BatchQueue[Job] = BatchQueue(policy, is_abandoned=_abandoned)
         self.free: deque[Runtime] = deque(instances)
         self.count = len(instances)
@@ -141,7 +153,14 @@ class Batcher:
     def depth(self) -> int:
         return len(self.queue)
 
-    async def submit(self, inputs: Tensors, rows: int, key: object, timeout_s: float | None = None) -> Tensors:
+    async def submit(
+        self,
+        inputs: Tensors,
+        rows: int,
+        key: object,
+        timeout_s: float | None = None,
+        logged: tuple[str, str | None] | None = None,
+    ) -> Tensors:
         if self._closed:
             raise Unavailable("the model is being unloaded")
         self.activity += 1
@@ -150,11 +169,11 @@ class Batcher:
         if self._idle_inline():
             self._since_probe += 1
             if self._since_probe < PROBE_EVERY:
-                return self._run_now(inputs, rows)
+                return self._run_now(inputs, rows, logged)
             self._since_probe = 0  # this one goes through the queue: does a batch form behind it?
         loop = asyncio.get_running_loop()
         now = self.clock()
-        job = Job(inputs, loop.create_future())
+        job = Job(inputs, loop.create_future(), logged)
         deadline = now + timeout_s if timeout_s else None
         if not self.queue.offer(Pending(job, key, rows, now, deadline)):
             raise Unavailable(f"the model's queue is full ({self.policy.max_queue_size} requests); retry later")
@@ -209,7 +228,7 @@ class Batcher:
             and runs_inline(self.compute_ewma_s, self.count, self.inline_below_s)
         )
 
-    def _run_now(self, inputs: Tensors, rows: int) -> Tensors:
+    def _run_now(self, inputs: Tensors, rows: int, logged: tuple[str, str | None] | None) -> Tensors:
         runtime = self.free[0]
         self.stats.record_queue(0.0)
         start = time.perf_counter_ns()
@@ -222,7 +241,28 @@ class Batcher:
         self.stats.record_batch(rows, compute_ns, 1)
         if self.seen is not None:
             self.seen(inputs, outputs)
+        if self.log is not None and logged is not None:
+            self.log([(0, rows, logged[0], logged[1], compute_ns)], rows, inputs, outputs)
         return outputs
+
+    def _show(self, batch: list[Pending[Job]], inputs: Tensors, outputs: Tensors) -> None:
+        """A batch that answered, to the drift tally and to the traffic log (its logged requests, with the time
+        each spent queued and computed as its latency), on whichever thread ran it. The log takes the batch's
+        tensors whole, once, instead of each request copying its own rows: copies made request by request cost
+        the event loop 25 µs a request at W1 c=64 with every request logged, on a VM where a whole record cost
+        6 µs in a loop that made nothing else (docs/measurements.md, "The traffic log")."""
+        if self.seen is not None:
+            self.seen(inputs, outputs)
+        if self.log is None:
+            return
+        now, row, entries = self.clock(), 0, []
+        for pending in batch:
+            logged = pending.payload.logged
+            if logged is not None:
+                entries.append((row, pending.rows, logged[0], logged[1], int((now - pending.enqueued_at) * 1e9)))
+            row += pending.rows
+        if entries:
+            self.log(entries, row, inputs, outputs)
 
     def _observe(self, compute_ns: int) -> None:
         self.compute_ewma_s = compute_estimate(self.compute_ewma_s, compute_ns / 1e9)
@@ -267,12 +307,12 @@ class Batcher:
             self._run_inline(runtime, batch, trying)
             return
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self.pool, run_timed, runtime, batch, self.seen)
+        future = loop.run_in_executor(self.pool, run_timed, runtime, batch, self._shown)
         future.add_done_callback(partial(self._finish_future, runtime, batch))
 
     def _run_inline(self, runtime: Runtime, batch: list[Pending[Job]], trying: bool = False) -> None:
         try:
-            outcome: tuple[list[Tensors], int] | BaseException = run_batch(runtime, batch, self.seen)
+            outcome: tuple[list[Tensors], int] | BaseException = run_batch(runtime, batch, self._shown)
         except Exception as exc:
             outcome = exc
         if trying and not isinstance(outcome, BaseException):

@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelyard.errors import DeadlineExceeded, ModelyardError, NotFound, Unavailable
 from modelyard.server.metrics.stats import ModelStats
@@ -17,6 +17,9 @@ from modelyard.server.models.served import ServedModel
 from modelyard.server.models.source import ModelSource
 from modelyard.server.process.memory import release_unloaded
 from modelyard.server.process.priority import in_background_thread
+
+if TYPE_CHECKING:
+    from modelyard.traffic import TrafficLog
 
 log = logging.getLogger("modelyard.server")
 
@@ -64,6 +67,7 @@ class ModelManager:
         self.failed: dict[tuple[str, str], str] = {}
         self.expected: set[tuple[str, str]] = set()
         self.newest: dict[str, str] = {}  # default version per name, kept current on load and unload
+        self.traffic: TrafficLog | None = None  # what each loaded version's batches show their sampled requests
 
     async def load(self, source: ModelSource, stats: ModelStats | None = None) -> ServedModel:
         """Load in a thread (the event loop keeps serving), then swap it in; an older copy is drained after.
@@ -83,7 +87,7 @@ class ModelManager:
             raise public from None
         self.failed.pop(key, None)
         self.parked.pop(key, None)  # only now: requests that arrive while it loads find it parked, and wait
-        model.start()
+        model.start(self.traffic)
         previous = self.models.setdefault(source.name, {}).get(source.version)
         self.models[source.name][source.version] = model
         for alias in source.aliases:

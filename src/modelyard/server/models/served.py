@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import time
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,6 +28,9 @@ from modelyard.server.models.source import ModelSource
 from modelyard.server.models.validation import InputChecker, batch_key
 from modelyard.server.process.memory import trim_heap
 from modelyard.server.process.priority import lower_this_thread
+
+if TYPE_CHECKING:
+    from modelyard.traffic import TrafficLog
 
 log = logging.getLogger("modelyard.server")
 # A background model's batches gather this long (or to a full batch) even while it is idle: a shadow at W1 c=16
@@ -131,7 +135,8 @@ class ServedModel:
             runtime.predict(example)
             self.compute_estimate_s = time.perf_counter() - start
 
-    def start(self) -> None:
+    def start(self, traffic: TrafficLog | None = None) -> None:
+        """`traffic`: the log that the batcher shows each batch's sampled requests (`infer(logged=...)`)."""
         b = self.manifest.batching
         background = self.source.background  # never inline on the event loop; instance threads at nice 19
         policy = BatchPolicy(
@@ -150,21 +155,24 @@ class ServedModel:
             compute_estimate_s=self.compute_estimate_s,
             thread_initializer=lower_this_thread if background else None,
             seen=self.drift.offer if self.drift is not None else None,
+            log=partial(traffic.record_batch, self.version) if traffic is not None else None,
         )
         self.batcher.watch_idle(self.release_memory)
 
-    async def infer(self, request: InferRequest) -> InferResponse:
+    async def infer(self, request: InferRequest, logged: str | None = None) -> InferResponse:
+        """`logged`: the name the caller used, when the traffic log sampled the request: the batch that answers it
+        logs it (`start(traffic)`)."""
         assert self.batcher is not None, "start() attaches the batcher"
         start = time.perf_counter_ns()
         try:
-            response = await self._infer(request, self.batcher)
+            response = await self._infer(request, self.batcher, logged)
         except BaseException:
             self.stats.record_request(time.perf_counter_ns() - start, ok=False)
             raise
         self.stats.record_request(time.perf_counter_ns() - start, ok=True)
         return response
 
-    async def _infer(self, request: InferRequest, batcher: Batcher) -> InferResponse:
+    async def _infer(self, request: InferRequest, batcher: Batcher, logged: str | None) -> InferResponse:
         wanted = self._requested(request)
         rows = self.checker.check(request.inputs)
         if self.limits is not None:
@@ -175,6 +183,7 @@ class ServedModel:
             rows,
             batch_key(request.inputs),
             timeout / 1e6 if timeout else None,
+            (logged, request.id) if logged is not None else None,
         )
         selected = [
             InferOutput(name, self._datatype(name, array), array)
