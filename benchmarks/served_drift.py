@@ -42,7 +42,7 @@ def main() -> None:
     variants = {"off": (["--no-drift", "--input-checks", "off"], None), "checks": (["--no-drift"], None),
                 "drift+checks": ([], None)}  # fmt: skip
     results = compare(variants, work, "binary", tuple(map(int, args.conc.split(","))), args.rounds, args.duration,
-                      served=["tabular@production"], home=home)  # fmt: skip
+                      served=["tabular@production"], home=home, replicas=args.replicas)  # fmt: skip
     print("\nW1 binary, against neither (off), medians:")
     ratios(results, "off")
 

@@ -4,7 +4,8 @@ W1 registered twice (production is version 1), loaded in turn by wrk at c=16 by 
 shadow answers after production and logs both answers as pairs. Prints production's throughput and p50/p99 with
 the shadow on against off (medians). The issue's target: p99 within 5 % at W1 c=16. Needs `wrk`.
 
-    .venv/bin/python benchmarks/shadow.py [--rounds 3] [--duration 3] [--conc 16] [--share 1] [--hidden 256]
+    .venv/bin/python benchmarks/shadow.py [--rounds 3] [--replicas 1] [--duration 3] [--conc 16] [--share 1]
+        [--hidden 256]
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from variants import compare, ratios
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--replicas", type=int, default=1, help="servers per variant, their rounds pooled")
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--conc", default="16")
     parser.add_argument("--share", default="1", help="the shadow's (or the canary's) share of requests")
@@ -43,7 +45,7 @@ def main() -> None:
     variants = {"off": ([], None), flag.strip("-"): ([flag, f"tabular/2:{args.share}"], None)}
     concurrencies = tuple(map(int, args.conc.split(",")))
     results = compare(variants, work, "binary", concurrencies, args.rounds, args.duration,
-                      served=["tabular@production"], home=home)  # fmt: skip
+                      served=["tabular@production"], home=home, replicas=args.replicas)  # fmt: skip
     print(f"\nW1 binary, production with a {flag.strip('-')} (share {args.share}) against without, medians:")
     ratios(results, "off")
 

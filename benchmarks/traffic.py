@@ -4,7 +4,7 @@ W1 (the MLP) at c=64 by default, binary tensors, loaded in turn by wrk; each log
 home of its own. Prints each round and each variant's throughput and p99 against logging off (medians). The
 issue's targets: at most 3 % of throughput at 0.1 and 10 % at 1.0. Needs `wrk`.
 
-    .venv/bin/python benchmarks/traffic.py [--rounds 3] [--duration 3] [--conc 64] [--body json|binary]
+    .venv/bin/python benchmarks/traffic.py [--rounds 3] [--replicas 1] [--duration 3] [--conc 64] [--body json|binary]
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from variants import compare, ratios
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--replicas", type=int, default=1, help="servers per variant, their rounds pooled")
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--conc", default="64")
     parser.add_argument("--body", choices=["json", "binary"], default="binary")
@@ -34,7 +35,7 @@ def main() -> None:
         "sample 1": (["--log-sample", "1"], None),
     }
     concurrencies = tuple(map(int, args.conc.split(",")))
-    results = compare(variants, work, args.body, concurrencies, args.rounds, args.duration)
+    results = compare(variants, work, args.body, concurrencies, args.rounds, args.duration, replicas=args.replicas)
     print(f"\nW1 {args.body}, the traffic log on against off, medians:")
     ratios(results, "off")
 

@@ -2,7 +2,11 @@
 feature costs is the ratio of medians to the variant without it (benchmarks/tls.py, benchmarks/traffic.py).
 
 On a shared 2-core machine single runs vary by a third; alternating the variants within each round and taking
-medians over rounds keeps the machine's drift out of the ratios.
+medians over rounds keeps the machine's drift out of the ratios. Two more biases were measured on a slower VM
+(2026-12-04, two identical servers without the feature, 8 rounds): the server loaded first in every round read
+1.12x the throughput of its twin loaded last; rotated, the twins still read 1.09x apart for a whole run (a server
+keeps its own luck, where its threads and memory landed). So the order rotates each round, and `replicas` servers
+run each variant, their rounds pooled.
 """
 
 from __future__ import annotations
@@ -38,22 +42,25 @@ def compare(
     lua_extra: str = "",
     served: list[str] | None = None,
     home: Path | None = None,
+    replicas: int = 1,
 ) -> dict[tuple[str, int], list[tuple[float, float, float]]]:
-    """(variant, concurrency) -> [(requests/s, p99 ms, CPU µs a request) per round]; prints each as it comes.
-    `served`: what `serve` takes instead of the W1 file (`tabular@production` in `home`'s registry)."""
+    """(variant, concurrency) -> [(requests/s, p99 ms, CPU µs a request) per round and replica]; prints each as
+    it comes. `served`: what `serve` takes instead of the W1 file (`tabular@production` in `home`'s registry)."""
     base, path, header_length = w1(work, body)
     if served is not None:
         base = [*served, "--grpc-port", "0"]
     lua = work / "load.lua"
     lua.write_text(LUA + lua_extra)
-    servers: dict[str, Server] = {}
+    servers: list[tuple[str, Server]] = []
     results: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
     try:
-        for name, (extra, tls) in variants.items():
-            servers[name] = start_server([*base, *extra], home or work / f"home-{name}", tls=tls)
+        for replica in range(replicas):
+            for name, (extra, tls) in variants.items():
+                servers.append((name, start_server([*base, *extra], home or work / f"home-{name}-{replica}", tls=tls)))
         for number in range(1, rounds + 1):
+            turn = (number - 1) % len(servers)
             for conc in concurrencies:
-                for name, server in servers.items():
+                for name, server in servers[turn:] + servers[:turn]:
                     url = f"{server.url}/v2/models/tabular/infer"
                     wrk(url, lua, path, header_length, conc, 1)  # warm the connections and the model
                     before = cpu_seconds(server.process.pid)
@@ -64,7 +71,7 @@ def compare(
                     print(f"round {number} c={conc:<3} {name:<10} {rps:9,.0f} req/s  p99 {p99:.2f} ms  "
                           f"{cpu_us:.1f} µs CPU a request", flush=True)  # fmt: skip
     finally:
-        for server in servers.values():
+        for _, server in servers:
             stop_server(server)
     return results
 
