@@ -198,20 +198,21 @@ def test_a_batch_logs_the_rows_of_its_sampled_requests_and_holds_no_batch_it_log
     other = x + 100
     kept = weakref.ref(other)
     log.record_batch("1", [every[1], every[3]], 7, {"x": other}, {"y": other[:, :1] * 2})  # two of four sampled
+    log.record_batch("1", [every[3]], 7, {"x": other}, {"y": other[:, :1] * 2})  # one of four
     del other
-    assert kept() is None  # the rows of the two were copied out: the buffer's bound counts what it holds
+    assert kept() is None  # the rows of the sampled were copied out: the buffer's bound counts what it holds
     odd = np.array([1.0, 2.0, 3.0], np.float32)  # a one-request batch's output without the batch's rows
     log.record_batch("1", [(0, 1, "fraud", "e", 500)], 1, {"x": x[:1]}, {"y": odd})
     log.close()
     window = read_window(str(tmp_path), "fraud")
     table = window.table
-    assert table.column("request_id").to_pylist() == ["a", "b", "c", "d", "b", "d", "e"]
-    assert table.column("alias").to_pylist() == ["", "production", "", "", "production", "", ""]
-    assert table.column("latency_us").to_pylist() == [1, 2, 3, 4, 2, 4, 0.5]
-    sent = np.concatenate([x, x[1:3] + 100, x[4:7] + 100, x[:1]])
+    assert table.column("request_id").to_pylist() == ["a", "b", "c", "d", "b", "d", "d", "e"]
+    assert table.column("alias").to_pylist() == ["", "production", "", "", "production", "", "", ""]
+    assert table.column("latency_us").to_pylist() == [1, 2, 3, 4, 2, 4, 4, 0.5]
+    sent = np.concatenate([x, x[1:3] + 100, x[4:7] + 100, x[4:7] + 100, x[:1]])
     np.testing.assert_array_equal(window.inputs()["x"], sent)
     assert [list(s) for s in table.column("input.x.shape").to_pylist()] == [[1, 4], [2, 4], [1, 4], [3, 4], [2, 4],
-                                                                          [3, 4], [1, 4]]  # fmt: skip
+                                                                          [3, 4], [3, 4], [1, 4]]  # fmt: skip
     answers = [a for a in row_tensors(table, "output.y") if a is not None]
-    np.testing.assert_array_equal(np.concatenate(answers[:6]).ravel(), sent[:-1, 0] * 2)
-    np.testing.assert_array_equal(answers[6], [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(np.concatenate(answers[:7]).ravel(), sent[:-1, 0] * 2)
+    np.testing.assert_array_equal(answers[7], [1.0, 2.0, 3.0])

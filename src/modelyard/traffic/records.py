@@ -78,6 +78,12 @@ class _Tensor:
             self.ranks.append(data.ndim)
             self.dims.extend(data.shape)
             spans, taken = [(0, 1)], data[None]
+        elif count == 1:  # one request of the batch sampled, or a batch of one: no array built for its shape
+            start, rows = spans[0]
+            self.ranks.append(data.ndim)
+            self.dims.append(rows)
+            self.dims.extend(data.shape[1:])
+            taken = data if rows == batch_rows else data[start : start + rows].copy()
         else:
             self.ranks.extend([data.ndim] * count)
             dims = np.empty((count, data.ndim), np.int64)
@@ -180,14 +186,14 @@ class Columns:
                   outputs: Mapping[str, np.ndarray], time_ns: int) -> int:  # fmt: skip
         """Append the logged requests of one batch, `(first row, rows, name called, id, latency ns)` each, with the
         batch's tensors; their size in bytes, for the buffer's bound."""
-        first = len(self.ids)
-        for _, _, called, request_id, latency_ns in entries:
-            self.ids.append(request_id or "")
-            self.called.append(called)
-            self.times.append(time_ns)
-            self.latencies.append(latency_ns)
-        spans = [(start, rows) for start, rows, *_ in entries]
-        size = OVERHEAD_BYTES * len(entries)
+        first, count = len(self.ids), len(entries)
+        starts, rows, called, ids, latencies = zip(*entries, strict=True)  # a column each, not a loop of appends
+        self.ids.extend([i or "" for i in ids])
+        self.called.extend(called)
+        self.times.extend([time_ns] * count)
+        self.latencies.extend(latencies)
+        spans = list(zip(starts, rows, strict=True))
+        size = OVERHEAD_BYTES * count
         for columns, side in ((self.inputs, inputs), (self.outputs, outputs)):
             for name, data in side.items():
                 found = columns.get(name)
