@@ -417,4 +417,11 @@ def test_the_traffic_logs_hook_is_shown_each_batchs_logged_requests_by_their_row
         assert len(shown) == 3  # the data plane logs a failure, with its error
         assert all(isinstance(ns, int) and ns >= 0 for ns in latencies)
 
+        def broken_log(*_: Any) -> None:
+            raise OSError("disk full")
+
+        unlucky = Batcher(BatchPolicy(max_batch_size=16), [runtime], ModelStats(), "t", log=broken_log)
+        answered = await unlucky.submit(row(8), 1, "k", logged=("m", "r8"))
+        assert answered["y"].tolist() == [[16]]  # a log that fails never fails the request its model answered
+
     run(scenario())

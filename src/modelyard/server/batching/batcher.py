@@ -9,6 +9,7 @@ its deadline, or unload, whichever comes first; a cancelled request is never run
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from modelyard.server.batching.policy import BatchPolicy, BatchQueue, Pending
 from modelyard.server.metrics.stats import ModelStats
 
 Tensors = dict[str, np.ndarray]
+log = logging.getLogger("modelyard.server")
 
 
 @dataclass(slots=True)
@@ -117,6 +119,7 @@ class Batcher:
         """`seen`: shown each batch's inputs and outputs whole (the drift tally); `log`: shown the requests of
         each batch that asked to be logged (`submit(logged=...)`), with the batch's tensors (the traffic log)."""
         self.policy = policy
+        self.label = label
         self.seen = seen
         self.log = log
         self._shown = self._show if seen is not None or log is not None else None
@@ -242,7 +245,7 @@ class Batcher:
         if self.seen is not None:
             self.seen(inputs, outputs)
         if self.log is not None and logged is not None:
-            self.log([(0, rows, logged[0], logged[1], compute_ns)], rows, inputs, outputs)
+            self._log([(0, rows, logged[0], logged[1], compute_ns)], rows, inputs, outputs)
         return outputs
 
     def _show(self, batch: list[Pending[Job]], inputs: Tensors, outputs: Tensors) -> None:
@@ -262,7 +265,15 @@ class Batcher:
                 entries.append((row, pending.rows, logged[0], logged[1], int((now - pending.enqueued_at) * 1e9)))
             row += pending.rows
         if entries:
-            self.log(entries, row, inputs, outputs)
+            self._log(entries, row, inputs, outputs)
+
+    def _log(self, entries: list[Logged], rows: int, inputs: Tensors, outputs: Tensors) -> None:
+        """The traffic log never fails a request that its model answered."""
+        assert self.log is not None
+        try:
+            self.log(entries, rows, inputs, outputs)
+        except Exception:
+            log.exception("the traffic log could not take a batch of %s; its requests were answered", self.label)
 
     def _observe(self, compute_ns: int) -> None:
         self.compute_ewma_s = compute_estimate(self.compute_ewma_s, compute_ns / 1e9)
