@@ -120,36 +120,35 @@ class TrafficLog:
         error: Exception | None = None,
     ) -> None:
         """`called`: the name the caller used (`fraud@production`); `response` None when the request failed."""
-        key = (called.partition("@")[0], version)
         outputs = response.outputs if response is not None else None
         with self._lock:
-            if self._queued_bytes >= self.buffer_bytes:
-                self.dropped += 1
-                return
-            batch = self._batches.get(key)
-            if batch is None:
-                batch = self._batches[key] = Columns(version)
-            self._queued_bytes += batch.add(called, request.id, request.inputs, outputs, time.time_ns(), latency_ns,
-                                            error)  # fmt: skip
-            if len(self._batches) == 1 and len(batch) == 1:
-                self._pending.set()  # the writer sleeps while there is nothing to write
+            batch = self._admit(called, version, 1)
+            if batch is not None:
+                self._queued_bytes += batch.add(called, request.id, request.inputs, outputs, time.time_ns(),
+                                                latency_ns, error)  # fmt: skip
 
     def record_batch(self, version: str, entries: Sequence[Logged], batch_rows: int, inputs: Mapping[str, np.ndarray],
                      outputs: Mapping[str, np.ndarray]) -> None:  # fmt: skip
         """The sampled requests of one batch that answered (`Batcher(log=...)`), with the batch's tensors, on the
         thread that ran it: `(first row, rows, name called, request id, latency ns)` each."""
-        key = (entries[0][2].partition("@")[0], version)
         with self._lock:
-            if self._queued_bytes >= self.buffer_bytes:
-                self.dropped += len(entries)
-                return
-            fresh = not self._batches
-            batch = self._batches.get(key)
-            if batch is None:
-                batch = self._batches[key] = Columns(version)
-            self._queued_bytes += batch.add_batch(entries, batch_rows, inputs, outputs, time.time_ns())
-            if fresh:
-                self._pending.set()
+            batch = self._admit(entries[0][2], version, len(entries))
+            if batch is not None:
+                self._queued_bytes += batch.add_batch(entries, batch_rows, inputs, outputs, time.time_ns())
+
+    def _admit(self, called: str, version: str, count: int) -> Columns | None:
+        """Under the lock: the columns that `count` entries of the version go to, or None when the buffer is full
+        (they are dropped and counted). Wakes the writer, which sleeps while there is nothing to write."""
+        if self._queued_bytes >= self.buffer_bytes:
+            self.dropped += count
+            return None
+        if not self._batches:
+            self._pending.set()  # the writer takes what came under this lock: it never sees half an entry
+        key = (called.partition("@")[0], version)
+        batch = self._batches.get(key)
+        if batch is None:
+            batch = self._batches[key] = Columns(version)
+        return batch
 
     # -- the writer thread -----------------------------------------------------------------------------------------
 

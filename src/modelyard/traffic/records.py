@@ -7,8 +7,8 @@ A tensor is two columns named after the signature: `input.x` holds its values, f
 Entries come two ways. A sampled request that was answered comes with its batch (`Columns.add_batch`, called by
 the batcher on whichever thread ran the batch): the batch's own arrays are kept whole when every request of it was
 sampled, else the sampled requests' rows are copied out of them, so a buffer never holds rows it does not count.
-A failed request, and a shadow's production answer, come one by one (`Columns.add`) with their tensors copied, since
-an answer's outputs are views of its whole batch. Each tensor column is then a few arrays (one a batch), the
+A failed request comes alone (`Columns.add`), its tensors copied, since an answer's outputs (where one is given)
+are views of its whole batch. Each tensor column is then a few arrays (one a batch), the
 writer's table one concatenation of them.
 
 What is kept is strings, integers and arrays, none of which the garbage collector tracks. Entries that held the
@@ -176,10 +176,7 @@ class Columns:
         size = OVERHEAD_BYTES
         for columns, side in ((self.inputs, inputs), (self.outputs, outputs or ())):
             for tensor in side:
-                found = columns.get(tensor.name)
-                if found is None:
-                    found = columns[tensor.name] = _Tensor(tensor.data.dtype)
-                size += found.add(row, tensor.data)
+                size += _column(columns, tensor.name, tensor.data).add(row, tensor.data)
         return size
 
     def add_batch(self, entries: Sequence[Logged], batch_rows: int, inputs: Mapping[str, np.ndarray],
@@ -196,10 +193,7 @@ class Columns:
         size = OVERHEAD_BYTES * count
         for columns, side in ((self.inputs, inputs), (self.outputs, outputs)):
             for name, data in side.items():
-                found = columns.get(name)
-                if found is None:
-                    found = columns[name] = _Tensor(data.dtype)
-                size += found.add_rows(first, spans, batch_rows, data)
+                size += _column(columns, name, data).add_rows(first, spans, batch_rows, data)
         return size
 
     def table(self) -> pa.Table:
@@ -227,6 +221,14 @@ class Columns:
                 columns[prefix + name] = side[name].values_array(count)
                 columns[prefix + name + SHAPE] = side[name].shapes_array(count)
         return pa.table(columns)
+
+
+def _column(columns: dict[str, _Tensor], name: str, data: np.ndarray) -> _Tensor:
+    """The tensor's column, begun with its first entry's dtype."""
+    found = columns.get(name)
+    if found is None:
+        found = columns[name] = _Tensor(data.dtype)
+    return found
 
 
 def _repeat(value: str, count: int) -> pa.Array:
