@@ -10,6 +10,7 @@ import pytest
 
 from modelyard.errors import InvalidArgument, NotFound
 from modelyard.protocol.types import InferInput, InferOutput, InferRequest, InferResponse
+from modelyard.testing import wait_until
 from modelyard.traffic import Sampler, TrafficLog, list_files, read_window
 from modelyard.traffic.log import Rotation
 from modelyard.traffic.reader import count_rows, parse_since
@@ -66,6 +67,32 @@ def test_what_is_recorded_comes_back_as_it_was_sent_and_a_file_is_seen_only_once
     assert table.column("latency_us").to_pylist()[0] == 1.5
     assert read_window(url, "fraud", alias="production").rows == 5  # what callers of the alias were answered
     assert log.logged == 11
+
+
+def test_the_writer_flushes_a_flushs_worth_at_once_and_less_after_flush_s(tmp_path: Path) -> None:
+    """Written when `flush_bytes` came, long before `flush_s`; a trickle waits for `flush_s`, not for more."""
+    log = TrafficLog(str(tmp_path), Sampler(1.0), flush_bytes=4000, flush_s=3600)
+    log.start()
+    try:
+        for i in range(5):
+            log.record("fraud", "1", request(i), response(i), 1000)
+        time.sleep(0.3)
+        assert log.logged == 0  # under a flush's worth: waiting
+        for i in range(5, 40):
+            log.record("fraud", "1", request(i), response(i), 1000)
+        wait_until(lambda: log.logged > 0, 10, what="a flush's worth written")
+        assert log.logged >= 4000 // 300
+    finally:
+        log.close()
+    trickle = TrafficLog(str(tmp_path / "trickle"), Sampler(1.0), flush_bytes=1 << 30, flush_s=0.2)
+    trickle.start()
+    try:
+        trickle.record("fraud", "1", request(0), response(0), 1000)
+        wait_until(lambda: trickle.logged == 1, 10, what="one entry written after flush_s")
+    finally:
+        trickle.close()
+    assert log.logged == 40
+    assert read_window(str(tmp_path), "fraud").rows == 40
 
 
 def test_a_full_buffer_drops_and_counts_and_inference_never_waits(tmp_path: Path) -> None:

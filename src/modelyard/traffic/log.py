@@ -3,8 +3,9 @@
 A sampled request is logged by the batch that answers it (`record_batch`, called by the batcher): its rows of the
 batch's tensors and a few numbers appended to a buffer bounded in bytes; when the buffer is full the entry is
 dropped and counted, so inference never waits for a disk. A failed request is logged by the data plane (`record`).
-A writer thread, asleep while nothing comes, writes every `flush_s` (0.25 s) while records do: one Arrow table
-per model version and day, appended to that partition's open Parquet file,
+A writer thread, asleep while nothing comes, writes when `flush_bytes` (1 MiB) have come or `flush_s` (2 s) after
+the first of them, whichever is sooner: one Arrow table per model version and day, appended to that partition's
+open Parquet file,
 `URL/model=NAME/version=V/date=YYYY-MM-DD/WORKER-START-N.parquet`. A file
 is written under a hidden temporary name and renamed when it is closed (at `file_bytes`, after `file_s`, or when
 the server stops), so a reader never sees half a file. Each worker writes its own files. `close()` writes out
@@ -36,6 +37,7 @@ REPEATED = ["model", "version", "alias", "outcome", "error"]
 
 
 NS_PER_DAY = 86_400 * 1_000_000_000
+SINK_BYTES = 1 << 20
 
 
 @dataclass
@@ -56,11 +58,16 @@ def parquet_writer(file: Any, schema: pa.Schema) -> pq.ParquetWriter:
 
 
 class _OpenFile:
+    """A Parquet file being written, through a buffer of Arrow's own in front of the fsspec file: the writer thread
+    writes a table without taking the interpreter's lock, where 38 writes a table to the Python file took it 38
+    times from the busy event loop (docs/measurements.md, "The traffic log")."""
+
     def __init__(self, fs: Any, folder: str, name: str, schema: pa.Schema, now: float) -> None:
         self.fs, self.final, self.temporary = fs, f"{folder}/{name}", f"{folder}/.{name}.tmp"
         fs.makedirs(folder, exist_ok=True)
         self.file = fs.open(self.temporary, "wb")
-        self.writer = parquet_writer(self.file, schema)
+        self.sink = pa.output_stream(self.file, buffer_size=SINK_BYTES)
+        self.writer = parquet_writer(self.sink, schema)
         self.schema, self.opened_at, self.rows = schema, now, 0
 
     def write(self, table: pa.Table) -> None:
@@ -69,11 +76,13 @@ class _OpenFile:
 
     @property
     def size(self) -> int:
-        return int(self.file.tell())
+        return int(self.sink.tell())
 
     def close(self) -> None:
         self.writer.close()
-        self.file.close()
+        self.sink.close()  # writes out the buffer and closes the file under it
+        if not self.file.closed:
+            self.file.close()
         self.fs.mv(self.temporary, self.final)
 
 
@@ -85,21 +94,23 @@ class TrafficLog:
         buffer_bytes: int = 64 << 20,
         rotation: Rotation | None = None,
         worker: str = "0",
-        flush_s: float = 0.25,
+        flush_bytes: int = 1 << 20,
+        flush_s: float = 2.0,
     ) -> None:
         self.fs, self.root = fsspec.core.url_to_fs(url)
         self.sampler = sampler
         self.buffer_bytes = buffer_bytes
         self.rotation = rotation or Rotation()
         self.worker = worker
-        self.flush_s = flush_s
+        self.flush_bytes, self.flush_s = flush_bytes, flush_s
         self.logged = 0  # written to files
         self.dropped = 0  # refused: the buffer was full
         self._batches: dict[tuple[str, str], Columns] = {}  # (model, version) -> what came since the last flush
         self._queued_bytes = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._pending = threading.Event()
+        self._pending = threading.Event()  # something came since the last flush
+        self._due = threading.Event()  # `flush_bytes` came
         self._files: dict[tuple[str, str, str], _OpenFile] = {}
         self._started = time.time_ns()
         self._sequence = 0
@@ -124,8 +135,7 @@ class TrafficLog:
         with self._lock:
             batch = self._admit(called, version, 1)
             if batch is not None:
-                self._queued_bytes += batch.add(called, request.id, request.inputs, outputs, time.time_ns(),
-                                                latency_ns, error)  # fmt: skip
+                self._queue(batch.add(called, request.id, request.inputs, outputs, time.time_ns(), latency_ns, error))
 
     def record_batch(self, version: str, entries: Sequence[Logged], batch_rows: int, inputs: Mapping[str, np.ndarray],
                      outputs: Mapping[str, np.ndarray]) -> None:  # fmt: skip
@@ -134,7 +144,7 @@ class TrafficLog:
         with self._lock:
             batch = self._admit(entries[0][2], version, len(entries))
             if batch is not None:
-                self._queued_bytes += batch.add_batch(entries, batch_rows, inputs, outputs, time.time_ns())
+                self._queue(batch.add_batch(entries, batch_rows, inputs, outputs, time.time_ns()))
 
     def _admit(self, called: str, version: str, count: int) -> Columns | None:
         """Under the lock: the columns that `count` entries of the version go to, or None when the buffer is full
@@ -150,6 +160,12 @@ class TrafficLog:
             batch = self._batches[key] = Columns(version)
         return batch
 
+    def _queue(self, size: int) -> None:
+        """Under the lock: `size` bytes more wait for the writer, woken once they reach a flush's worth."""
+        self._queued_bytes += size
+        if self._queued_bytes >= self.flush_bytes and not self._due.is_set():
+            self._due.set()
+
     # -- the writer thread -----------------------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -162,6 +178,7 @@ class TrafficLog:
         """Write out everything sampled and close the files (renamed into place)."""
         self._stop.set()
         self._pending.set()
+        self._due.set()
         if self._thread is not None:
             self._thread.join()
         else:
@@ -169,14 +186,19 @@ class TrafficLog:
         self._close_files(lambda _: True)
 
     def _run(self) -> None:
-        """Asleep until a record comes (or a file is due to close); then a batch's worth of `flush_s` is gathered
-        and written. Small, frequent batches: each holds the interpreter's lock while it becomes a table (a
-        second's worth at 9,000 requests/s stalled the event loop for tens of ms and tripled p99)."""
+        """Asleep until a record comes (or a file is due to close); then up to a flush's worth is gathered and
+        written. A flush costs the server much the same whatever it holds: at `--log-sample 0.1` (W1 c=64),
+        flushing every 0.25 s cost 0.948x of throughput against 0.988x every 2 s, three servers each
+        (docs/measurements.md, "The traffic log"). The bound in bytes keeps each flush short where traffic is
+        heavy, since a table is built holding the interpreter's lock (a second's worth at 9,000 requests/s,
+        built at once, stalled the event loop for tens of ms and tripled p99)."""
         while not self._stop.is_set():
             self._pending.wait(timeout=self.rotation.file_s)
-            if self._stop.wait(self.flush_s):
+            self._due.wait(self.flush_s)
+            if self._stop.is_set():
                 break
             self._pending.clear()
+            self._due.clear()
             self._guarded(time.time())
         self._guarded(time.time())
 

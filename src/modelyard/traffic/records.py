@@ -12,7 +12,7 @@ are views of its whole batch. Each tensor column is then a few arrays (one a bat
 writer's table one concatenation of them.
 
 What is kept is strings, integers and arrays, none of which the garbage collector tracks. Entries that held the
-decoded request and response objects until the writer took them (a quarter of a second) were promoted out of the
+decoded request and response objects until the writer took them (then a quarter of a second) were promoted out of the
 young generation by the thousand, and the collections that followed doubled the server's CPU a request at W1 c=64
 with every request logged (docs/measurements.md, "The traffic log").
 """
@@ -232,7 +232,7 @@ def _column(columns: dict[str, _Tensor], name: str, data: np.ndarray) -> _Tensor
 
 
 def _repeat(value: str, count: int) -> pa.Array:
-    return pa.array([value], pa.string()).take(np.zeros(count, np.int32))
+    return pa.repeat(pa.scalar(value, pa.string()), count)
 
 
 def tensor(table: pa.Table, column: str) -> np.ndarray:
