@@ -5,7 +5,10 @@ shadow answers after production and logs both answers as pairs. Prints productio
 the shadow on against off (medians). The issue's target: p99 within 5 % at W1 c=16. Needs `wrk`.
 
     .venv/bin/python benchmarks/shadow.py [--rounds 3] [--replicas 1] [--duration 3] [--conc 16] [--share 1]
-        [--hidden 256]
+        [--hidden 256] [--rate R]
+
+`--rate R` paces Poisson arrivals at R a second instead (`modelyard bench`'s generator): production's latency
+where the server has room to spare, which a closed loop (every connection waiting on the server) cannot show.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ def main() -> None:
     parser.add_argument("--share", default="1", help="the shadow's (or the canary's) share of requests")
     parser.add_argument("--canary", action="store_true", help="a canary answering the share, instead of a shadow")
     parser.add_argument("--hidden", type=int, default=256, help="W1's hidden width: 2048 makes compute dominate")
+    parser.add_argument("--rate", type=float, help="open-loop requests a second instead of wrk's --conc")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
@@ -45,8 +49,9 @@ def main() -> None:
     variants = {"off": ([], None), flag.strip("-"): ([flag, f"tabular/2:{args.share}"], None)}
     concurrencies = tuple(map(int, args.conc.split(",")))
     results = compare(variants, work, "binary", concurrencies, args.rounds, args.duration,
-                      served=["tabular@production"], home=home, replicas=args.replicas)  # fmt: skip
-    print(f"\nW1 binary, production with a {flag.strip('-')} (share {args.share}) against without, medians:")
+                      served=["tabular@production"], home=home, replicas=args.replicas, rate=args.rate)  # fmt: skip
+    load = f"paced at {args.rate:g} requests a second (c=0 below)" if args.rate else "wrk"
+    print(f"\nW1 binary, {load}, production with a {flag.strip('-')} (share {args.share}) against without, medians:")
     ratios(results, "off")
 
 

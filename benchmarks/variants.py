@@ -12,6 +12,7 @@ run each variant, their rounds pooled.
 from __future__ import annotations
 
 import statistics
+import time
 from pathlib import Path
 
 import numpy as np
@@ -43,9 +44,12 @@ def compare(
     served: list[str] | None = None,
     home: Path | None = None,
     replicas: int = 1,
+    rate: float | None = None,
 ) -> dict[tuple[str, int], list[tuple[float, float, float]]]:
     """(variant, concurrency) -> [(requests/s, p99 ms, CPU µs a request) per round and replica]; prints each as
-    it comes. `served`: what `serve` takes instead of the W1 file (`tabular@production` in `home`'s registry)."""
+    it comes. `served`: what `serve` takes instead of the W1 file (`tabular@production` in `home`'s registry).
+    `rate`: Poisson arrivals at that many requests a second (`paced`) instead of wrk's closed loop, keyed as
+    concurrency 0: the latency a caller sees when the server has room, where a closed loop measures a queue."""
     base, path, header_length = w1(work, body)
     if served is not None:
         base = [*served, "--grpc-port", "0"]
@@ -59,21 +63,43 @@ def compare(
                 servers.append((name, start_server([*base, *extra], home or work / f"home-{name}-{replica}", tls=tls)))
         for number in range(1, rounds + 1):
             turn = (number - 1) % len(servers)
-            for conc in concurrencies:
+            for conc in concurrencies if rate is None else (0,):
                 for name, server in servers[turn:] + servers[:turn]:
                     url = f"{server.url}/v2/models/tabular/infer"
-                    wrk(url, lua, path, header_length, conc, 1)  # warm the connections and the model
+                    wrk(url, lua, path, header_length, conc or 16, 1)  # warm the connections and the model
                     before = cpu_seconds(server.process.pid)
-                    r = wrk(url, lua, path, header_length, conc, duration_s)
+                    if rate is None:
+                        r = wrk(url, lua, path, header_length, conc, duration_s)
+                    else:
+                        r = paced(server.url, rate, duration_s)
                     cpu_us = (cpu_seconds(server.process.pid) - before) / max(1, r["requests"]) * 1e6
                     rps, p99 = r["requests"] / (r["duration_us"] / 1e6), r["p99_us"] / 1000
                     results.setdefault((name, conc), []).append((rps, p99, cpu_us))
-                    print(f"round {number} c={conc:<3} {name:<10} {rps:9,.0f} req/s  p99 {p99:.2f} ms  "
+                    load = f"c={conc}" if rate is None else f"{rate:g}/s"
+                    print(f"round {number} {load:<6} {name:<10} {rps:9,.0f} req/s  p99 {p99:.2f} ms  "
                           f"{cpu_us:.1f} µs CPU a request", flush=True)  # fmt: skip
     finally:
         for _, server in servers:
             stop_server(server)
     return results
+
+
+def paced(url: str, rate: float, seconds: float) -> dict[str, float]:
+    """Open-loop W1 load from `modelyard bench`'s generator, in wrk's terms: requests, µs, p99 µs (from each
+    request's scheduled send, so a stalled server cannot hide its queue)."""
+    import random
+
+    from modelyard.bench import loadgen
+    from modelyard.bench.runner import target_for
+
+    x = np.random.default_rng(0).standard_normal((1, 32)).astype(np.float32)
+    target, recorder = target_for(url, "tabular", {"x": x}), loadgen.Recorder()
+    start = time.perf_counter()
+    stop = loadgen.Stop(start + seconds)
+    loadgen.run(loadgen.open_loop(target, rate, stop, recorder, random.Random(0)))
+    ok = [latency for latency, good in zip(recorder.latency, recorder.ok, strict=True) if good]
+    p99 = float(np.percentile(ok, 99)) if ok else float("nan")
+    return {"requests": len(ok), "duration_us": (time.perf_counter() - start) * 1e6, "p99_us": p99 * 1e6}
 
 
 def cpu_seconds(pid: int) -> float:

@@ -13,7 +13,7 @@ An experiment applies to requests for the model without a version, by name or by
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import itertools
 import logging
 import os
@@ -100,12 +100,14 @@ class Experiments:
         self.by_name = {e.name: e for e in experiments}
         self.manager = manager
         self.traffic = traffic
-        self._tasks: set[asyncio.Task[None]] = set()
 
     async def drain(self) -> None:
-        """Let the shadow calls still pending finish (and be logged) before the server stops."""
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Let the shadow calls still queued finish (and be logged) before the server stops."""
+        for experiment in self.by_name.values():
+            if experiment.mode == "shadow" and experiment.pending:
+                with contextlib.suppress(ModelyardError):  # the candidate is gone: nothing of it left to run
+                    model = self.manager.get(experiment.name, experiment.candidate)
+                    await model.drain(self.manager.drain_timeout_s)
 
     def route(self, name: str, version: str | None, request: InferRequest) -> tuple[ServedModel, Experiment | None]:
         """The model that answers, and the experiment it ran under (None: none applies, or a shadow does not take
@@ -140,18 +142,16 @@ class Experiments:
         if experiment.pending >= experiment.max_pending:
             experiment.dropped += 1
             return
-        experiment.pending += 1
-        task = asyncio.get_running_loop().create_task(self._shadow(experiment, request))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        traffic, called, start = self.traffic, f"{experiment.name}@{SHADOW}", time.perf_counter_ns()
+        assert traffic is not None
 
-    async def _shadow(self, experiment: Experiment, request: InferRequest) -> None:
-        assert self.traffic is not None
-        try:
-            start, called = time.perf_counter_ns(), f"{experiment.name}@{SHADOW}"
-            try:  # logged by the candidate's batch
-                await self.manager.get(experiment.name, experiment.candidate).infer(request, called)
-            except ModelyardError as exc:
-                self.traffic.record(called, experiment.candidate, request, None, time.perf_counter_ns() - start, exc)
-        finally:
+        def done(error: BaseException | None) -> None:  # an answer is logged by the candidate's batch, an error here
             experiment.pending -= 1
+            if error is not None:
+                traffic.record(called, experiment.candidate, request, None, time.perf_counter_ns() - start, error)
+
+        experiment.pending += 1
+        try:  # queued, nobody awaiting it: no task, no response built (`ServedModel.shadow`)
+            self.manager.get(experiment.name, experiment.candidate).shadow(request, called, done)
+        except ModelyardError as exc:
+            done(exc)

@@ -128,7 +128,7 @@ class TrafficLog:
         request: InferRequest,
         response: InferResponse | None,
         latency_ns: int,
-        error: Exception | None = None,
+        error: BaseException | None = None,
     ) -> None:
         """`called`: the name the caller used (`fraud@production`); `response` None when the request failed."""
         outputs = response.outputs if response is not None else None

@@ -164,7 +164,7 @@ class Columns:
         return len(self.ids)
 
     def add(self, called: str, request_id: str | None, inputs: Sequence[Named], outputs: Sequence[Named] | None,
-            time_ns: int, latency_ns: int, error: Exception | None) -> int:  # fmt: skip
+            time_ns: int, latency_ns: int, error: BaseException | None) -> int:  # fmt: skip
         """Append one entry; its size in bytes, for the buffer's bound."""
         row = len(self.ids)
         self.ids.append(request_id or "")

@@ -15,7 +15,7 @@ import pytest
 from modelyard.errors import DeadlineExceeded, ModelExecutionError, Unavailable
 from modelyard.runtimes.base import Tensors
 from modelyard.runtimes.onnx import OnnxRuntime
-from modelyard.server.batching.batcher import Batcher
+from modelyard.server.batching.batcher import Batcher, Detached
 from modelyard.server.batching.policy import BatchPolicy
 from modelyard.server.metrics.stats import ModelStats
 
@@ -423,5 +423,39 @@ def test_the_traffic_logs_hook_is_shown_each_batchs_logged_requests_by_their_row
         unlucky = Batcher(BatchPolicy(max_batch_size=16), [runtime], ModelStats(), "t", log=broken_log)
         answered = await unlucky.submit(row(8), 1, "k", logged=("m", "r8"))
         assert answered["y"].tolist() == [[16]]  # a log that fails never fails the request its model answered
+
+    run(scenario())
+
+
+def test_a_detached_job_joins_a_batch_is_logged_and_reports_its_end_without_a_future() -> None:
+    """`enqueue` (a shadow's call): batched with awaited requests, its rows logged, its end told to its sink;
+    a failed batch tells it the model's error; a closed batcher refuses it at once."""
+
+    async def scenario() -> None:
+        runtime = GatedRuntime(fail_on=-1)
+        logged: list[list[Any]] = []
+        batcher = Batcher(BatchPolicy(max_batch_size=8), [runtime], ModelStats(), "t",
+                          log=lambda entries, rows, inputs, outputs: logged.append([entries, rows]))  # fmt: skip
+        ends: list[BaseException | None] = []
+        first = asyncio.ensure_future(batcher.submit(row(1), 1, "k"))
+        await until(lambda: runtime.calls == [1])  # the instance busy: the next two gather
+        sink = Detached(ends.append)
+        batcher.enqueue(row(2), 1, "k", sink, ("m@shadow", "r2"))
+        awaited = asyncio.ensure_future(batcher.submit(row(3), 1, "k"))
+        assert not sink.done()
+        runtime.gate.set()
+        assert float((await awaited)["y"][0, 0]) == 6
+        await first
+        await until(lambda: ends)
+        assert ends == [None]
+        assert runtime.calls == [1, 2]
+        assert logged == [[[(0, 1, "m@shadow", "r2", logged[0][0][0][4])], 2]]  # its row of the batch of two
+        batcher.enqueue(row(-1), 1, "k", Detached(ends.append))
+        await until(lambda: len(ends) == 2)
+        assert isinstance(ends[1], ModelExecutionError)
+        batcher.close()
+        with pytest.raises(Unavailable):
+            batcher.enqueue(row(4), 1, "k", Detached(ends.append))
+        assert len(ends) == 2
 
     run(scenario())

@@ -36,10 +36,33 @@ Tensors = dict[str, np.ndarray]
 log = logging.getLogger("modelyard.server")
 
 
+class Detached:
+    """What settles a job that nobody awaits (a shadow's call, `Batcher.enqueue`): its outputs are dropped, its end
+    (None, or the error) handed to `done` on the event loop's thread. No task, no future and no response built:
+    the candidate's call was 50 to 90 µs of the loop's CPU a shadowed request, in process, when it was awaited
+    through `submit` in a task of its own (docs/measurements.md, "Shadow and canary")."""
+
+    __slots__ = ("_done", "_settled")
+
+    def __init__(self, done: Callable[[BaseException | None], None]) -> None:
+        self._done, self._settled = done, False
+
+    def done(self) -> bool:
+        return self._settled
+
+    def set_result(self, _: Tensors) -> None:
+        self._settled = True
+        self._done(None)
+
+    def set_exception(self, error: BaseException) -> None:
+        self._settled = True
+        self._done(error)
+
+
 @dataclass(slots=True)
 class Job:
     inputs: Tensors
-    future: asyncio.Future[Tensors]
+    future: asyncio.Future[Tensors] | Detached
     logged: tuple[str, str | None] | None = None  # for the traffic log: the name called and the request's id
 
 
@@ -164,19 +187,38 @@ class Batcher:
         timeout_s: float | None = None,
         logged: tuple[str, str | None] | None = None,
     ) -> Tensors:
-        if self._closed:
-            raise Unavailable("the model is being unloaded")
-        self.activity += 1
-        if self._idle_watch is None and self._on_idle is not None:
-            self._watch_again()
+        self._arrived()
         if self._idle_inline():
             self._since_probe += 1
             if self._since_probe < PROBE_EVERY:
                 return self._run_now(inputs, rows, logged)
             self._since_probe = 0  # this one goes through the queue: does a batch form behind it?
-        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Tensors] = asyncio.get_running_loop().create_future()
+        self._enqueue(Job(inputs, future, logged), key, rows, timeout_s)
+        if not timeout_s:
+            return await future
+        try:
+            return await asyncio.wait_for(future, timeout_s)
+        except TimeoutError:
+            raise DeadlineExceeded(f"the request's timeout of {timeout_s * 1e6:.0f} us passed") from None
+
+    def enqueue(
+        self, inputs: Tensors, rows: int, key: object, sink: Detached, logged: tuple[str, str | None] | None = None
+    ) -> None:
+        """`submit` for a job that nobody awaits: queued now, settled through `sink` by the batch that runs it.
+        Raises Unavailable, as `submit` does, when the model is unloading or its queue is full."""
+        self._arrived()
+        self._enqueue(Job(inputs, sink, logged), key, rows, None)
+
+    def _arrived(self) -> None:
+        if self._closed:
+            raise Unavailable("the model is being unloaded")
+        self.activity += 1
+        if self._idle_watch is None and self._on_idle is not None:
+            self._watch_again()
+
+    def _enqueue(self, job: Job, key: object, rows: int, timeout_s: float | None) -> None:
         now = self.clock()
-        job = Job(inputs, loop.create_future(), logged)
         deadline = now + timeout_s if timeout_s else None
         if not self.queue.offer(Pending(job, key, rows, now, deadline)):
             raise Unavailable(f"the model's queue is full ({self.policy.max_queue_size} requests); retry later")
@@ -184,13 +226,7 @@ class Batcher:
         if not self._pump_scheduled:
             # One loop tick later: requests decoded in this tick join the same batch, idle or not.
             self._pump_scheduled = True
-            loop.call_soon(self._scheduled_pump)
-        if not timeout_s:
-            return await job.future
-        try:
-            return await asyncio.wait_for(job.future, timeout_s)
-        except TimeoutError:
-            raise DeadlineExceeded(f"the request's timeout of {timeout_s * 1e6:.0f} us passed") from None
+            asyncio.get_running_loop().call_soon(self._scheduled_pump)
 
     def watch_idle(self, on_idle: Callable[[], None], period_s: float = 1.0) -> None:
         """Call `on_idle` (on an instance thread) once a model that had traffic has then seen none for a whole

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ from modelyard.packaging.builder import package_example
 from modelyard.protocol.types import InferOutput, InferRequest, InferResponse
 from modelyard.runtimes import Runtime, load_runtime
 from modelyard.runtimes.base import release_memory
-from modelyard.server.batching.batcher import Batcher
+from modelyard.server.batching.batcher import Batcher, Detached
 from modelyard.server.batching.inline import INLINE_BELOW_S
 from modelyard.server.batching.policy import BatchPolicy
 from modelyard.server.metrics.stats import ModelStats
@@ -171,6 +172,23 @@ class ServedModel:
             raise
         self.stats.record_request(time.perf_counter_ns() - start, ok=True)
         return response
+
+    def shadow(self, request: InferRequest, logged: str, done: Callable[[BaseException | None], None]) -> None:
+        """A shadow's call (server/experiments.py): checked and queued now, run and logged by a batch later, with
+        nobody awaiting it; `done` is told how it ended. Raises what the checks raise."""
+        assert self.batcher is not None, "start() attaches the batcher"
+        self._requested(request)
+        rows = self.checker.check(request.inputs)
+        if self.limits is not None:
+            self.limits.check(request.inputs)
+        start = time.perf_counter_ns()
+
+        def ended(error: BaseException | None) -> None:
+            self.stats.record_request(time.perf_counter_ns() - start, ok=error is None)
+            done(error)
+
+        inputs = {i.name: i.data for i in request.inputs}
+        self.batcher.enqueue(inputs, rows, batch_key(request.inputs), Detached(ended), (logged, request.id))
 
     async def _infer(self, request: InferRequest, batcher: Batcher, logged: str | None) -> InferResponse:
         wanted = self._requested(request)
