@@ -98,7 +98,10 @@ def read_window(
         if f.date < first_day:
             continue  # a whole day before the window: not opened
         with fs.open(f.path, "rb") as handle:
-            tables.append(pq.read_table(handle))
+            # Read on this thread, nothing read ahead: Arrow's threads left work on a Python file after
+            # `read_table` returned, and `traffic export` aborted at exit ("terminate called without an active
+            # exception", once in CI; apache/arrow#33975), as batch/output.py and datafiles.py already avoid.
+            tables.append(pq.read_table(handle, use_threads=False, pre_buffer=False))
     if not tables:
         raise NotFound(f"no recorded traffic for {model}{'/' + version if version else ''} under {url}")
     table = pa.concat_tables(tables, promote_options="default")
