@@ -177,10 +177,7 @@ class ServedModel:
         """A shadow's call (server/experiments.py): checked and queued now, run and logged by a batch later, with
         nobody awaiting it; `done` is told how it ended. Raises what the checks raise."""
         assert self.batcher is not None, "start() attaches the batcher"
-        self._requested(request)
-        rows = self.checker.check(request.inputs)
-        if self.limits is not None:
-            self.limits.check(request.inputs)
+        _, rows = self._checked(request)
         start = time.perf_counter_ns()
 
         def ended(error: BaseException | None) -> None:
@@ -190,11 +187,16 @@ class ServedModel:
         inputs = {i.name: i.data for i in request.inputs}
         self.batcher.enqueue(inputs, rows, batch_key(request.inputs), Detached(ended), (logged, request.id))
 
-    async def _infer(self, request: InferRequest, batcher: Batcher, logged: str | None) -> InferResponse:
+    def _checked(self, request: InferRequest) -> tuple[set[str] | None, int]:
+        """The outputs the request asked for (None: all) and its rows, once it passed the model's checks."""
         wanted = self._requested(request)
         rows = self.checker.check(request.inputs)
         if self.limits is not None:
             self.limits.check(request.inputs)
+        return wanted, rows
+
+    async def _infer(self, request: InferRequest, batcher: Batcher, logged: str | None) -> InferResponse:
+        wanted, rows = self._checked(request)
         timeout = request.timeout_us
         outputs = await batcher.submit(
             {i.name: i.data for i in request.inputs},
