@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
+import psutil
 import pyarrow.compute as pc
 import pytest
 
@@ -135,6 +137,45 @@ def test_a_shadow_logs_pairs_and_validate_judges_them(home: Path) -> None:
     failed = run_cli(home, "validate", "fraud", "--candidate", "2", "--shadow", ok=False)
     assert failed.returncode == 10
     assert "FAIL: y: within tolerance" in failed.stdout
+
+
+def shadow_process(server_pid: int) -> psutil.Process:
+    """The shadow's candidate: a process of the server's own, started with the worker."""
+    deadline = time.monotonic() + 10
+    while True:
+        found = [p for p in psutil.Process(server_pid).children(recursive=True)
+                 if "modelyard.server.shadow.child" in p.cmdline()]  # fmt: skip
+        if found or time.monotonic() > deadline:
+            (child,) = found
+            return child
+        time.sleep(0.05)
+
+
+def test_the_shadow_runs_in_its_own_process_at_the_lowest_priority_and_its_crash_spares_production(
+    home: Path,
+) -> None:
+    server = start_server(["fraud@production", "--shadow", "fraud/3", "--grpc-port", "0"], home)
+    try:
+        child = shadow_process(server.process.pid)
+        assert child.nice() == 19  # its threads inherit it: ONNX Runtime's, its batches'
+        if hasattr(os, "SCHED_IDLE"):
+            assert os.sched_getscheduler(child.pid) == os.SCHED_IDLE  # it runs on cores nothing else wants
+        assert {t.id for t in child.threads()}.isdisjoint(t.id for t in psutil.Process(child.ppid()).threads())
+        for _ in range(10):
+            assert call(server.url).json()["model_version"] == "1"
+        assert candidate_stats(server.url, rows=10)["inference_count"] == 10  # reported back by its process
+        child.kill()  # a crash in the candidate's runtime
+        child.wait(10)
+        assert [call(server.url).status_code for _ in range(20)] == [200] * 20  # production goes on alone
+        deadline = time.monotonic() + 10
+        while "shadow fraud/3 stopped" not in server.log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "shadow fraud/3 stopped: its process exited" in server.log.read_text()
+        assert server.process.poll() is None
+        metrics = httpx.get(f"{server.url}/metrics").text
+        assert 'modelyard_shadow_dropped_total{model="fraud",version="3"} 20.0' in metrics  # counted, not sent
+    finally:
+        stop_server(server)
 
 
 def test_a_shadowed_request_sampled_by_the_log_too_is_recorded_once(home: Path) -> None:

@@ -14,7 +14,8 @@ from modelyard.server.repository.spec import ExperimentSpec, ScalingSpec, ServeS
 
 
 def with_experiment(s: CliState, resolver: Any, spec: ServeSpec, mode: str, option: str, key: str | None) -> ServeSpec:
-    """`fraud@staging[:SHARE]` beside the served `fraud@production`: the candidate loaded, the experiment added."""
+    """`fraud@staging[:SHARE]` beside the served `fraud@production`: the experiment added, a canary's candidate
+    loaded beside the baseline, a shadow's given to the experiment (loaded by a process of its own)."""
     ref, _, share = option.rpartition(":") if ":" in option else (option, "", "")
     if mode == "canary" and not share:
         raise InvalidArgument(f"--canary {option}: give the share it answers, e.g. {option}:5%")
@@ -23,12 +24,13 @@ def with_experiment(s: CliState, resolver: Any, spec: ServeSpec, mode: str, opti
     baseline = next((m for m in spec.models if m.name == candidate.name and m.aliases), None)
     if baseline is None or baseline.version == candidate.version:
         raise InvalidArgument(f"--{mode} {ref}: serve the baseline by its alias too (e.g. {candidate.name}@production)")
-    if any(m.key == candidate.key for m in spec.models):
-        models = spec.models  # served in its own right too: it answers its own callers at their priority
-    else:
-        models = [*spec.models, candidate.model_copy(update={"background": mode == "shadow"})]
+    models, source = spec.models, None
+    if mode == "shadow":
+        source = candidate.model_copy(update={"background": True, "aliases": ()})
+    elif not any(m.key == candidate.key for m in spec.models):  # else served in its own right too
+        models = [*spec.models, candidate]
     experiment = ExperimentSpec(name=candidate.name, alias=baseline.aliases[0], candidate=candidate.version,
-                                mode=mode, rate=rate, key=key or "")  # fmt: skip
+                                mode=mode, rate=rate, key=key or "", source=source)  # fmt: skip
     traffic = spec.traffic or (traffic_link(s, 0.0, None) if mode == "shadow" else None)
     return spec.model_copy(
         update={"models": models, "experiments": [*spec.experiments, experiment], "traffic": traffic}

@@ -111,12 +111,12 @@ class DataPlane:
         traffic = self.traffic if self.traffic is not None and self.traffic.sampled(request) else None
         if experiment is None and traffic is None:
             return await model.infer(request)  # the common path: nothing to count or record
-        shadowed = experiment is not None and experiment.mode == "shadow"  # `route` drew the share; a log is on
+        shadowed = experiment is not None and experiment.mode == "shadow"  # `route` drew the share
         if shadowed and request.id is None:
             request.id = pair_id()  # the pair's key in the log
         start = time.perf_counter_ns()
-        try:  # a sampled or shadowed request is logged by the batch that answers it
-            response = await model.infer(request, name if traffic is not None or shadowed else None)
+        try:  # a sampled request is logged by the batch that answers it; a shadowed one by the shadow's process
+            response = await model.infer(request, name if traffic is not None else None)
         except ModelyardError as exc:  # what failed is traffic too: the gate counts errors the baseline did not raise
             if experiments is not None and experiment is not None:
                 experiments.answered(experiment, model, failed=True)
@@ -125,7 +125,9 @@ class DataPlane:
             raise
         if experiments is not None and experiment is not None:
             experiments.answered(experiment, model, failed=False)
-            experiments.shadow(experiment, request)
+            if shadowed:  # production's answer too, unless this worker's log has it already
+                answer = None if traffic is not None else (name, response, time.perf_counter_ns() - start)
+                experiments.shadow(experiment, request, answer)
         return response
 
     def check_model(self, name: str, version: str | None = None) -> None:
@@ -180,12 +182,16 @@ class DataPlane:
 
     def model_stats(self, name: str | None = None, version: str | None = None) -> dict[str, Any]:
         """Triton's statistics, summed over every worker process of this server."""
+        shadows = {(s.source.name, s.source.version) for s in self.experiments.shadows} if self.experiments else set()
         if name is None:
             wanted = {(m.name, m.version) for versions in self.manager.models.values() for m in versions.values()}
+            wanted |= shadows
         elif version is None and "@" not in name:
-            wanted = {(name, v) for v in self.manager.models.get(name, {})}
+            wanted = {(name, v) for v in self.manager.models.get(name, {})} | {s for s in shadows if s[0] == name}
             if not wanted:
                 raise self.manager.not_loaded(name)
+        elif version is not None and (name, version) in shadows:
+            wanted = {(name, version)}  # a shadow's candidate, loaded by its own process
         else:
             model = self.model(name, version)
             wanted = {(model.name, model.version)}

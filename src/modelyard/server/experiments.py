@@ -1,7 +1,8 @@
 """The experimental path in the server: a candidate version beside production, shadowed or answering a share.
 
 - **shadow**: a share of production's requests also goes to the candidate, after production's answer has gone
-  out, through a bounded number of pending calls (past it a shadow call is dropped and counted, never slowing
+  out, to the candidate's own process at the lowest priority (`server/shadow/`), through a pipe bounded in bytes
+  and a bounded number of pending calls (past either a shadow call is dropped and counted, never slowing
   production); both answers go to the traffic log under one request id, the candidate's with the alias `shadow`,
   which `modelyard validate --shadow` pairs.
 - **canary**: a share of requests is answered by the candidate, sticky by the hash of a request parameter; the
@@ -13,24 +14,20 @@ An experiment applies to requests for the model without a version, by name or by
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import itertools
 import logging
 import os
-import time
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any
 
-from modelyard.errors import ModelyardError
 from modelyard.protocol.types import InferRequest
 from modelyard.server.models.manager import ModelManager
 from modelyard.server.models.served import ServedModel
-from modelyard.traffic.records import SHADOW
+from modelyard.server.shadow import ShadowProcess
+from modelyard.server.shadow.process import Answer
 from modelyard.traffic.sampling import Sampler
-
-if TYPE_CHECKING:
-    from modelyard.traffic import TrafficLog
 
 log = logging.getLogger("modelyard.server")
 
@@ -85,9 +82,7 @@ class Experiment:
     sampler: Sampler
     guard: CanaryGuard = field(default_factory=CanaryGuard)
     active: bool = True
-    pending: int = 0
-    dropped: int = 0
-    max_pending: int = 256  # a background batch gathers for 50 ms: at 1,000 shadowed requests/s, 50 pending
+    shadow: ShadowProcess | None = None  # a shadow's candidate, in its own process
 
     def applies(self, alias: str, version: str | None) -> bool:
         """A request for the model by name or by the baseline's alias: the baseline's, the canary's share aside.
@@ -96,18 +91,25 @@ class Experiment:
 
 
 class Experiments:
-    def __init__(self, experiments: list[Experiment], manager: ModelManager, traffic: TrafficLog | None) -> None:
+    def __init__(self, experiments: list[Experiment], manager: ModelManager) -> None:
         self.by_name = {e.name: e for e in experiments}
         self.manager = manager
-        self.traffic = traffic
+
+    @property
+    def shadows(self) -> list[ShadowProcess]:
+        return [e.shadow for e in self.by_name.values() if e.shadow is not None]
+
+    async def start(self) -> None:
+        """Start each shadow's process, loading their candidates side by side."""
+        await asyncio.gather(*(shadow.start(self.manager.drain_timeout_s) for shadow in self.shadows))
 
     async def drain(self) -> None:
-        """Let the shadow calls still queued finish (and be logged) before the server stops."""
-        for experiment in self.by_name.values():
-            if experiment.mode == "shadow" and experiment.pending:
-                with contextlib.suppress(ModelyardError):  # the candidate is gone: nothing of it left to run
-                    model = self.manager.get(experiment.name, experiment.candidate)
-                    await model.drain(self.manager.drain_timeout_s)
+        """Let each shadow's candidate finish the calls it was sent (and log them) before the server stops."""
+        await asyncio.gather(*(shadow.close(self.manager.drain_timeout_s) for shadow in self.shadows))
+
+    def snapshot(self) -> dict[str, Any]:
+        """The shadows' candidates, keyed `name/version` like the versions this worker loaded itself."""
+        return {shadow.key: shadow.snapshot() for shadow in self.shadows}
 
     def route(self, name: str, version: str | None, request: InferRequest) -> tuple[ServedModel, Experiment | None]:
         """The model that answers, and the experiment it ran under (None: none applies, or a shadow does not take
@@ -119,7 +121,8 @@ class Experiments:
         if experiment.mode == "canary" and experiment.active and experiment.sampler.keep(request.parameters):
             return self.manager.get(base, experiment.candidate), experiment
         baseline = self.manager.get(f"{base}@{experiment.alias}")
-        if experiment.mode == "shadow" and (self.traffic is None or not experiment.sampler.keep(request.parameters)):
+        shadowed = experiment.shadow is not None and experiment.sampler.keep(request.parameters)
+        if experiment.mode == "shadow" and not shadowed:
             return baseline, None  # not shadowed: the data plane's common path, nothing to count or record
         return baseline, experiment
 
@@ -134,24 +137,9 @@ class Experiments:
             log.warning("canary %s/%s withdrawn: error rate %.3f against production's %.3f", experiment.name,
                         experiment.candidate, guard.rate("candidate"), guard.rate("baseline"))  # fmt: skip
 
-    def shadow(self, experiment: Experiment, request: InferRequest) -> None:
-        """After production answered (and its batch logged the answer): the candidate too, later, if the pending
-        bound allows (`route` drew the share)."""
-        if experiment.mode != "shadow":  # a shadow without a log never reaches here (`route`)
-            return
-        if experiment.pending >= experiment.max_pending:
-            experiment.dropped += 1
-            return
-        traffic, called, start = self.traffic, f"{experiment.name}@{SHADOW}", time.perf_counter_ns()
-        assert traffic is not None
-
-        def done(error: BaseException | None) -> None:  # an answer is logged by the candidate's batch, an error here
-            experiment.pending -= 1
-            if error is not None:
-                traffic.record(called, experiment.candidate, request, None, time.perf_counter_ns() - start, error)
-
-        experiment.pending += 1
-        try:  # queued, nobody awaiting it: no task, no response built (`ServedModel.shadow`)
-            self.manager.get(experiment.name, experiment.candidate).shadow(request, called, done)
-        except ModelyardError as exc:
-            done(exc)
+    def shadow(self, experiment: Experiment, request: InferRequest, answer: Answer | None) -> None:
+        """After production answered: the candidate too, in its process, later, if its bounds allow (`route` drew
+        the share). `answer`: production's, for the candidate's process to log as the pair's other half (None:
+        this worker's traffic log sampled the request and logs it)."""
+        if experiment.shadow is not None:
+            experiment.shadow.offer(request, answer)

@@ -39,31 +39,43 @@ def build_app(spec: ServeSpec, telemetry_dir: Path | None = None, spec_file: Spe
     access = ControlAccess(spec.control_token)
     traffic = manager.traffic = traffic_log(spec)
 
+    trials = experiments(spec, manager)
+
     def snapshot() -> dict[str, Any]:
         counts = {"logged": traffic.logged, "dropped": traffic.dropped} if traffic else {}
-        return {**manager.snapshot(), **({TRAFFIC: counts} if counts else {})}
+        shadows = trials.snapshot() if trials is not None else {}
+        return {**manager.snapshot(), **shadows, **({TRAFFIC: counts} if counts else {})}
 
     # Idle, a worker beats a few times per the supervisor's timeout for a hung worker.
     telemetry = WorkerTelemetry(snapshot, files, ready=manager.ready, idle_period_s=spec.worker_timeout_s / 4)
-    dataplane = DataPlane(manager, control, telemetry, access, traffic, experiments(spec, manager, traffic))
+    dataplane = DataPlane(manager, control, telemetry, access, traffic, trials)
     lifecycle = Lifecycle(spec, dataplane, control)
     return RestApp(dataplane, spec.max_body_bytes, on_startup=lifecycle.start, on_shutdown=lifecycle.stop)
 
 
-def experiments(spec: ServeSpec, manager: ModelManager, traffic: TrafficLog | None) -> Experiments | None:
+def experiments(spec: ServeSpec, manager: ModelManager) -> Experiments | None:
     if not spec.experiments:
         return None
     from modelyard.server.experiments import Experiment, Experiments
+    from modelyard.server.shadow import ShadowProcess
     from modelyard.traffic import Sampler
+    from modelyard.traffic.records import SHADOW
 
-    found = [Experiment(e.name, e.alias, e.candidate, e.mode, Sampler(e.rate, e.key or None)) for e in spec.experiments]
-    return Experiments(found, manager, traffic)
+    found = []
+    for e in spec.experiments:
+        shadow = None
+        if e.source is not None and spec.traffic is not None:
+            source = e.source.source(spec.drift, spec.input_checks)
+            shadow = ShadowProcess(source, spec.traffic, f"{e.name}@{SHADOW}")
+        found.append(Experiment(e.name, e.alias, e.candidate, e.mode, Sampler(e.rate, e.key or None), shadow=shadow))
+    return Experiments(found, manager)
 
 
 def traffic_log(spec: ServeSpec) -> TrafficLog | None:
-    """This worker's traffic log (its own files), when the spec samples any traffic or a shadow logs pairs."""
+    """This worker's traffic log (its own files), when the spec samples any traffic (a shadow's process logs the
+    pairs in a log of its own)."""
     link = spec.traffic
-    if link is None or (link.sample <= 0 and not any(e.mode == "shadow" for e in spec.experiments)):
+    if link is None or link.sample <= 0:
         return None
     from modelyard.traffic import Sampler, TrafficLog
     from modelyard.traffic.log import Rotation
@@ -86,7 +98,9 @@ class Lifecycle:
     async def start(self) -> None:
         started = time.perf_counter()
         manager = self.dataplane.manager
-        await asyncio.gather(*(manager.load(source) for source in loaded_sources(self.spec)))
+        loads = [manager.load(source) for source in loaded_sources(self.spec)]
+        experiments = self.dataplane.experiments
+        await asyncio.gather(*loads, *([experiments.start()] if experiments is not None else []))
         if self.spec.grpc_port:
             from modelyard.server.transports.grpc_service import ServerTls, start_grpc  # only when gRPC is on
 

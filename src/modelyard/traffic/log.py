@@ -129,13 +129,16 @@ class TrafficLog:
         response: InferResponse | None,
         latency_ns: int,
         error: BaseException | None = None,
+        at_ns: int | None = None,
     ) -> None:
-        """`called`: the name the caller used (`fraud@production`); `response` None when the request failed."""
+        """`called`: the name the caller used (`fraud@production`); `response` None when the request failed;
+        `at_ns`: when it was answered, if not now (a shadow's process logs production's answers)."""
         outputs = response.outputs if response is not None else None
+        at = time.time_ns() if at_ns is None else at_ns
         with self._lock:
             batch = self._admit(called, version, 1)
             if batch is not None:
-                self._queue(batch.add(called, request.id, request.inputs, outputs, time.time_ns(), latency_ns, error))
+                self._queue(batch.add(called, request.id, request.inputs, outputs, at, latency_ns, error))
 
     def record_batch(self, version: str, entries: Sequence[Logged], batch_rows: int, inputs: Mapping[str, np.ndarray],
                      outputs: Mapping[str, np.ndarray]) -> None:  # fmt: skip

@@ -135,7 +135,6 @@ class Batcher:
         clock: Callable[[], float] = time.monotonic,
         inline_below_s: float = INLINE_BELOW_S,
         compute_estimate_s: float | None = None,
-        thread_initializer: Callable[[], object] | None = None,
         seen: BatchHook | None = None,
         log: LogHook | None = None,
     ) -> None:
@@ -151,9 +150,7 @@ class Batcher:
         self.count = len(instances)
         self.stats = stats
         self.clock = clock
-        self.pool = ThreadPoolExecutor(
-            max_workers=len(instances), thread_name_prefix=f"modelyard-{label}", initializer=thread_initializer
-        )
+        self.pool = ThreadPoolExecutor(max_workers=len(instances), thread_name_prefix=f"modelyard-{label}")
         self._timer: asyncio.TimerHandle | None = None
         self._pump_scheduled = False
         self.activity = 0  # requests seen; the idle watcher compares it between ticks

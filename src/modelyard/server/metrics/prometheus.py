@@ -165,7 +165,16 @@ class ServerCollector:
                                          labels=[*labels, "feature", "rule"])  # fmt: skip
         cold = SummaryMetricFamily("modelyard_cold_start_seconds", "Loads from zero on a request (serve "
                                    "--idle-unload), from the request to its answer.", labels=labels)  # fmt: skip
+        shadow = {
+            "sent": CounterMetricFamily("modelyard_shadow_sent", "Requests sent to a shadow's candidate, in its "
+                                        "process at the lowest priority.", labels=labels),
+            "dropped": CounterMetricFamily("modelyard_shadow_dropped", "Shadowed requests dropped, never slowing "
+                                           "production: its pipe or its queue was full, or its process gone.",
+                                           labels=labels),
+        }  # fmt: skip
         for model in model_entries(snapshot):
+            for field, counter in shadow.items() if "shadow" in model else ():
+                counter.add_metric([model["name"], model["version"]], model["shadow"][field])
             if model.get("cold_starts"):
                 cold.add_metric([model["name"], model["version"]], model["cold_starts"], model["cold_start_seconds"])
             for feature, rules in sorted(model.get("violations", {}).items()):
@@ -175,6 +184,7 @@ class ServerCollector:
         yield inferences
         yield violations
         yield cold
+        yield from shadow.values()
         yield from gauges.values()
         yield from (family for family, _, _ in histograms)
         if self.drift is not None:

@@ -16,7 +16,6 @@ from modelyard.server.metrics.stats import ModelStats
 from modelyard.server.models.served import ServedModel
 from modelyard.server.models.source import ModelSource
 from modelyard.server.process.memory import release_unloaded
-from modelyard.server.process.priority import in_background_thread
 
 if TYPE_CHECKING:
     from modelyard.traffic import TrafficLog
@@ -75,7 +74,7 @@ class ModelManager:
         key = (source.name, source.version)
         try:
             load = partial(ServedModel.load, source, self.workers)
-            model = await (in_background_thread(load) if source.background else asyncio.to_thread(load))
+            model = await asyncio.to_thread(load)
             if stats is not None:
                 model.stats = stats
         except Exception as exc:
@@ -259,23 +258,7 @@ class ModelManager:
         snapshot: dict[str, Any] = {}
         for versions in self.models.values():
             for model in versions.values():
-                batcher = model.batcher
-                snapshot[f"{model.name}/{model.version}"] = {
-                    "name": model.name,
-                    "version": model.version,
-                    "queue_depth": batcher.depth if batcher else 0,
-                    "instances": batcher.count if batcher else 0,
-                    "loaded": 1,
-                    **model.stats.snapshot(),
-                }
-                entry = snapshot[f"{model.name}/{model.version}"]
-                if model.drift is not None and model.drift.window is not None:
-                    entry["drift"] = model.drift.snapshot()
-                violations = model.limits.snapshot() if model.limits is not None else {}
-                if model.drift is not None:
-                    violations = {**violations, **model.drift.violations()}
-                if violations:
-                    entry["violations"] = violations
+                snapshot[f"{model.name}/{model.version}"] = model.snapshot()
         for (name, version), (_, stats) in self.parked.items():
             snapshot[f"{name}/{version}"] = {"name": name, "version": version, "queue_depth": 0, "instances": 0,
                                              "loaded": 0, **stats.snapshot()}  # fmt: skip

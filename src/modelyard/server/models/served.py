@@ -28,7 +28,6 @@ from modelyard.server.models.limits import InputLimits
 from modelyard.server.models.source import ModelSource
 from modelyard.server.models.validation import InputChecker, batch_key
 from modelyard.server.process.memory import trim_heap
-from modelyard.server.process.priority import lower_this_thread
 
 if TYPE_CHECKING:
     from modelyard.traffic import TrafficLog
@@ -139,7 +138,7 @@ class ServedModel:
     def start(self, traffic: TrafficLog | None = None) -> None:
         """`traffic`: the log that the batcher shows each batch's sampled requests (`infer(logged=...)`)."""
         b = self.manifest.batching
-        background = self.source.background  # never inline on the event loop; instance threads at nice 19
+        background = self.source.background  # a shadow's candidate: batches gather, never inline on the loop
         policy = BatchPolicy(
             max_batch_size=self.manifest.max_batch_size,
             preferred_batch_sizes=b.preferred_batch_sizes,
@@ -154,7 +153,6 @@ class ServedModel:
             f"{self.name}-{self.version}",
             inline_below_s=0.0 if background else INLINE_BELOW_S,
             compute_estimate_s=self.compute_estimate_s,
-            thread_initializer=lower_this_thread if background else None,
             seen=self.drift.offer if self.drift is not None else None,
             log=partial(traffic.record_batch, self.version) if traffic is not None else None,
         )
@@ -225,6 +223,26 @@ class ServedModel:
 
     def _datatype(self, name: str, array: np.ndarray) -> str:
         return self._output_types.get(name) or from_numpy(array.dtype)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Statistics, queue, instances, drift and the input checks' counts (metrics/snapshots.py)."""
+        batcher = self.batcher
+        entry = {
+            "name": self.name,
+            "version": self.version,
+            "queue_depth": batcher.depth if batcher else 0,
+            "instances": batcher.count if batcher else 0,
+            "loaded": 1,
+            **self.stats.snapshot(),
+        }
+        if self.drift is not None and self.drift.window is not None:
+            entry["drift"] = self.drift.snapshot()
+        violations = self.limits.snapshot() if self.limits is not None else {}
+        if self.drift is not None:
+            violations = {**violations, **self.drift.violations()}
+        if violations:
+            entry["violations"] = violations
+        return entry
 
     def release_memory(self) -> None:
         for runtime in self.unique_runtimes:

@@ -16,7 +16,7 @@ class ModelSource:
     package_dir: str
     aliases: tuple[str, ...] = ()
     overrides: dict[str, Any] = field(default_factory=dict)
-    background: bool = False  # a shadow candidate: loaded and run on threads of the lowest priority
+    background: bool = False  # a shadow's candidate, in its own process: its batches gather (server/shadow/)
     reference: dict[str, Any] | None = None  # the version's reference profile: its traffic is tallied for drift
     input_checks: str = "warn"  # off | warn | reject: the reference's ranges and domains (models/limits.py)
     drift: bool = True  # tally the traffic against the reference (models/drift.py)

@@ -1,57 +1,34 @@
-"""Work that must never slow what users wait for (a shadow candidate's calls) runs on threads the kernel schedules
-last.
+"""Work that must never slow what users wait for (a shadow's candidate, server/shadow/) runs in a process the
+kernel schedules last.
 
-A shadow answers after production has answered, so every cycle it takes from production's threads is pure cost:
-on two cores a shadow at share 1 cut production's throughput to 0.34x and tripled its p99 (docs/measurements.md).
-Linux gives each thread its own nice value, and a thread inherits its creator's, so a model loaded on a thread at
-nice 19 gets ONNX Runtime intra-op threads at nice 19 too, and its batches run on instance threads at nice 19: when
-production wants the cores, the scheduler gives them to production (weight 1024 against 15), and the shadow runs on
-what is left, or its bounded queue drops. Elsewhere (macOS sets a whole process's priority through the same call)
-this does nothing.
+A shadow answers after production has answered, so every cycle it takes from production is pure cost: on two
+cores a shadow at share 1 cut production's throughput to 0.34x and tripled its p99 (docs/measurements.md). Inside
+production's process a low priority did not help: a candidate thread at nice 19, descheduled while it held the
+interpreter's lock, kept the event loop waiting. A process of its own shares no lock, so it can take the lowest
+priority there is: Linux's `SCHED_IDLE` (it runs only on a core nothing else wants, and a thread that wakes takes
+the core from it at once), and nice 19 everywhere, which threads inherit from their creator like the policy.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import os
 import sys
 import threading
-from collections.abc import Callable
-from concurrent.futures import Future
-from typing import TypeVar
 
-T = TypeVar("T")
 BACKGROUND_NICE = 19
 
 
-def lower_this_thread(nice: int = BACKGROUND_NICE) -> bool:
-    """Give the calling thread (and the threads it starts from now on) the lowest priority; True where done."""
-    if sys.platform != "linux":
+def idle_process() -> bool:
+    """Call before the process starts its threads (ONNX Runtime's, its batches'): they inherit what it sets.
+    True where `SCHED_IDLE` was set; nice 19 is set wherever the system allows it."""
+    who = threading.get_native_id() if sys.platform == "linux" else 0  # Linux: a nice value is a thread's own
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, who, BACKGROUND_NICE)
+    if not hasattr(os, "SCHED_IDLE"):
         return False
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     except OSError:
         return False
     return True
-
-
-def thread_nice() -> int:
-    """The calling thread's nice value (Linux), or the process's elsewhere."""
-    who = threading.get_native_id() if sys.platform == "linux" else 0
-    return os.getpriority(os.PRIO_PROCESS, who)
-
-
-async def in_background_thread(function: Callable[[], T]) -> T:
-    """`function()` on a fresh thread of the lowest priority, awaited. Not the loop's default executor: its
-    threads are reused by everything else, and a thread's priority can be lowered but not raised back."""
-    done: Future[T] = Future()
-
-    def body() -> None:
-        lower_this_thread()
-        try:
-            done.set_result(function())
-        except BaseException as exc:  # handed to the awaiting task
-            done.set_exception(exc)
-
-    threading.Thread(target=body, name="modelyard-background-load", daemon=True).start()
-    return await asyncio.wrap_future(done)

@@ -25,7 +25,7 @@ class SourceSpec(BaseModel):
     overrides: dict[str, Any] = Field(default_factory=dict)
     loaded: bool = True  # False: unloaded through the repository API, kept so that a load brings it back
     followed: bool = False  # chosen by a registry rule: with --follow the follower replaces it as the registry moves
-    background: bool = False  # a shadow candidate: its work yields to everything else (server/process/priority.py)
+    background: bool = False  # a shadow's candidate: its batches gather, its threads yield (server/shadow/child.py)
     reference: dict[str, Any] | None = None  # the registry's reference profile of this version (drift)
 
     @property
@@ -88,6 +88,7 @@ class ExperimentSpec(BaseModel):
     mode: str  # shadow | canary
     rate: float
     key: str = ""
+    source: SourceSpec | None = None  # a shadow's candidate, loaded by its own process (server/shadow/)
 
 
 class ServeSpec(BaseModel):
