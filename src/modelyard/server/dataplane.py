@@ -13,6 +13,7 @@ from modelyard.errors import FailedPrecondition, ModelyardError, NotFound
 from modelyard.protocol.types import InferRequest, InferResponse
 from modelyard.server.experiments import pair_id
 from modelyard.server.metrics.prometheus import ServerCollector, WorkerTelemetry, prometheus_text
+from modelyard.server.metrics.snapshots import reported_versions
 from modelyard.server.metrics.stats import triton_stats
 from modelyard.server.models.drift import judged
 from modelyard.server.models.manager import ModelManager
@@ -115,8 +116,11 @@ class DataPlane:
         if shadowed and request.id is None:
             request.id = pair_id()  # the pair's key in the log
         start = time.perf_counter_ns()
-        try:  # a sampled request is logged by the batch that answers it; a shadowed one by the shadow's process
-            response = await model.infer(request, name if traffic is not None else None)
+        # A sampled request is logged by the batch that answers it, and so is a shadowed one that asked for some
+        # outputs only (the batch has them all); otherwise the shadow's process logs production's half of the pair.
+        by_batch = traffic is not None or (shadowed and bool(request.outputs))
+        try:
+            response = await model.infer(request, name if by_batch else None)
         except ModelyardError as exc:  # what failed is traffic too: the gate counts errors the baseline did not raise
             if experiments is not None and experiment is not None:
                 experiments.answered(experiment, model, failed=True)
@@ -126,7 +130,7 @@ class DataPlane:
         if experiments is not None and experiment is not None:
             experiments.answered(experiment, model, failed=False)
             if shadowed:  # production's answer too, unless this worker's log has it already
-                answer = None if traffic is not None else (name, response, time.perf_counter_ns() - start)
+                answer = None if by_batch else (name, response, time.perf_counter_ns() - start)
                 experiments.shadow(experiment, request, answer)
         return response
 
@@ -195,7 +199,7 @@ class DataPlane:
         else:
             model = self.model(name, version)
             wanted = {(model.name, model.version)}
-        merged = self.telemetry.merged()
+        merged = reported_versions(self.telemetry.merged())
         return {
             "model_stats": [triton_stats(n, v, merged[f"{n}/{v}"]) for n, v in sorted(wanted) if f"{n}/{v}" in merged]
         }

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelyard.server.dataplane import DataPlane
 from modelyard.server.metrics.prometheus import WorkerTelemetry
-from modelyard.server.metrics.snapshots import TRAFFIC, SnapshotFiles
+from modelyard.server.metrics.snapshots import SHADOWS, TRAFFIC, SnapshotFiles
 from modelyard.server.models.manager import ModelManager
 from modelyard.server.process.common import SPEC_ENV, telemetry_dir
 from modelyard.server.process.memory import settle_heap
@@ -42,9 +42,12 @@ def build_app(spec: ServeSpec, telemetry_dir: Path | None = None, spec_file: Spe
     trials = experiments(spec, manager)
 
     def snapshot() -> dict[str, Any]:
-        counts = {"logged": traffic.logged, "dropped": traffic.dropped} if traffic else {}
-        shadows = trials.snapshot() if trials is not None else {}
-        return {**manager.snapshot(), **shadows, **({TRAFFIC: counts} if counts else {})}
+        snapshot = manager.snapshot()
+        if trials is not None and trials.shadows:
+            snapshot[SHADOWS] = trials.snapshot()
+        if traffic is not None:
+            snapshot[TRAFFIC] = {"logged": traffic.logged, "dropped": traffic.dropped}
+        return snapshot
 
     # Idle, a worker beats a few times per the supervisor's timeout for a hung worker.
     telemetry = WorkerTelemetry(snapshot, files, ready=manager.ready, idle_period_s=spec.worker_timeout_s / 4)
@@ -66,16 +69,17 @@ def experiments(spec: ServeSpec, manager: ModelManager) -> Experiments | None:
         shadow = None
         if e.source is not None and spec.traffic is not None:
             source = e.source.source(spec.drift, spec.input_checks)
-            shadow = ShadowProcess(source, spec.traffic, f"{e.name}@{SHADOW}")
+            shadow = ShadowProcess(source, spec.traffic, f"{e.name}@{SHADOW}", workers=spec.workers)
         found.append(Experiment(e.name, e.alias, e.candidate, e.mode, Sampler(e.rate, e.key or None), shadow=shadow))
     return Experiments(found, manager)
 
 
 def traffic_log(spec: ServeSpec) -> TrafficLog | None:
-    """This worker's traffic log (its own files), when the spec samples any traffic (a shadow's process logs the
-    pairs in a log of its own)."""
+    """This worker's traffic log (its own files), when the spec samples any traffic or has a shadow (whose process
+    logs the pairs in a log of its own, except production's half of a request that asked for some outputs only:
+    the batch that answered it has them all)."""
     link = spec.traffic
-    if link is None or link.sample <= 0:
+    if link is None or (link.sample <= 0 and not any(e.mode == "shadow" for e in spec.experiments)):
         return None
     from modelyard.traffic import Sampler, TrafficLog
     from modelyard.traffic.log import Rotation
@@ -127,11 +131,11 @@ class Lifecycle:
         if self.parking is not None:
             self.parking.cancel()
         await self.control.stop()
-        if self.dataplane.experiments is not None:
-            await self.dataplane.experiments.drain()
-        self.dataplane.telemetry.stop()
         if self.grpc is not None:
             await self.grpc.stop(grace=self.spec.drain_timeout_s)
+        if self.dataplane.experiments is not None:  # after the last request: each shadowed one reaches its shadow
+            await self.dataplane.experiments.drain()
+        self.dataplane.telemetry.stop()
         await self.dataplane.manager.close()
         if self.dataplane.traffic is not None:  # after the last request: everything sampled is written
             await asyncio.to_thread(self.dataplane.traffic.close)

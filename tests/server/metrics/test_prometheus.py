@@ -11,8 +11,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from modelyard.server.dataplane import DataPlane
-from modelyard.server.metrics.snapshots import Histogram, merge_snapshots
+from modelyard.server.metrics.snapshots import SHADOWS, Histogram, merge_snapshots, model_entries, reported_versions
 from modelyard.server.models.manager import ModelManager
+from modelyard.server.process.scaler import busy_ns
 from modelyard.testing import Server, start_server, stop_server, wait_until
 
 ROW = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 32], "data": [0.1] * 32}]}
@@ -24,6 +25,20 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         for family in text_string_to_metric_families(text)
         for s in family.samples
     }
+
+
+def test_a_shadows_candidate_is_reported_but_not_counted_as_production_load() -> None:
+    own = {"name": "m", "version": "3", "success": {"count": 2, "ns": 10}, "fail": {"count": 0, "ns": 0}, "loaded": 1}
+    shadowed = {"name": "m", "version": "3", "success": {"count": 5, "ns": 70}, "loaded": 0}
+    alone = {"name": "m", "version": "4", "success": {"count": 1, "ns": 9}, "loaded": 1}
+    snapshot = {"m/3": own, SHADOWS: {"m/3": shadowed, "m/4": alone}}
+    assert model_entries(snapshot) == [own]  # the scaler and the follower: production's versions only
+    assert busy_ns(snapshot) == 10
+    reported = reported_versions(snapshot)
+    assert reported["m/3"]["success"] == {"count": 7, "ns": 80}  # its own callers' and the shadow's, added
+    assert reported["m/3"]["loaded"] == 1
+    assert reported["m/4"] == alone
+    assert reported_versions({"m/3": own}) == {"m/3": own}
 
 
 def test_histogram_buckets_and_merge() -> None:

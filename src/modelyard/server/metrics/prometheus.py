@@ -26,7 +26,7 @@ from modelyard.server.metrics.snapshots import (
     TRAFFIC,
     SnapshotFiles,
     merge_snapshots,
-    model_entries,
+    reported_versions,
 )
 
 HISTOGRAMS = (
@@ -147,7 +147,8 @@ class ServerCollector:
         histograms = [
             (HistogramMetricFamily(name, text, labels=labels), key, bounds) for name, key, bounds, text in HISTOGRAMS
         ]
-        for model in sorted(model_entries(snapshot), key=lambda m: (m["name"], m["version"])):
+        versions = list(reported_versions(snapshot).values())
+        for model in sorted(versions, key=lambda m: (m["name"], m["version"])):
             values = [model["name"], model["version"]]
             requests.add_metric([*values, "success"], model["success"]["count"])
             requests.add_metric([*values, "error"], model["fail"]["count"])
@@ -172,7 +173,7 @@ class ServerCollector:
                                            "production: its pipe or its queue was full, or its process gone.",
                                            labels=labels),
         }  # fmt: skip
-        for model in model_entries(snapshot):
+        for model in versions:
             for field, counter in shadow.items() if "shadow" in model else ():
                 counter.add_metric([model["name"], model["version"]], model["shadow"][field])
             if model.get("cold_starts"):

@@ -24,9 +24,20 @@ PROCESS = "__process__"  # a snapshot's key for its process, beside one per mode
 TRAFFIC = "__traffic__"  # the traffic log's counts: logged, dropped
 
 
+SHADOWS = "__shadows__"  # the shadows' candidates, keyed `name/version`: work that is not production's load
+
+
 def model_entries(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
-    """The snapshot's model versions (its other keys, `__process__` and the like, are the worker's own)."""
+    """The snapshot's model versions (its other keys, `__process__` and the like, are the worker's own). Shadows'
+    candidates are not among them: the scaler and the follower count what production serves."""
     return [value for key, value in snapshot.items() if not key.startswith("__")]
+
+
+def reported_versions(snapshot: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every version's entry as `/stats` and `/metrics` report it: a shadow's candidate among them, its calls
+    added to the version's own where this server also serves it for its own callers."""
+    own = {key: value for key, value in snapshot.items() if not key.startswith("__")}
+    return merge_snapshots([own, snapshot.get(SHADOWS, {})]) if snapshot.get(SHADOWS) else own
 
 
 @dataclass(slots=True)

@@ -14,21 +14,22 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-import threading
 
 BACKGROUND_NICE = 19
 
 
 def idle_process() -> bool:
-    """Call before the process starts its threads (ONNX Runtime's, its batches'): they inherit what it sets.
-    True where `SCHED_IDLE` was set; nice 19 is set wherever the system allows it."""
-    who = threading.get_native_id() if sys.platform == "linux" else 0  # Linux: a nice value is a thread's own
-    with contextlib.suppress(OSError):
-        os.setpriority(os.PRIO_PROCESS, who, BACKGROUND_NICE)
-    if not hasattr(os, "SCHED_IDLE"):
-        return False
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except OSError:
-        return False
-    return True
+    """Every thread of the calling process, and those it starts from now on (they inherit it), at the lowest
+    priority. True where `SCHED_IDLE` was set; nice 19 is set wherever the system allows it. Called once the
+    process has loaded what it runs: a load at `SCHED_IDLE` on busy cores could take minutes."""
+    threads = [int(t) for t in os.listdir("/proc/self/task")] if sys.platform == "linux" else [0]
+    idle = hasattr(os, "SCHED_IDLE")
+    for thread in threads:  # on Linux a nice value and a policy are each thread's own
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, thread, BACKGROUND_NICE)
+        try:
+            if idle:
+                os.sched_setscheduler(thread, os.SCHED_IDLE, os.sched_param(0))
+        except OSError:
+            idle = False
+    return idle

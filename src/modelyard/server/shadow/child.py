@@ -1,10 +1,10 @@
 """The candidate's side of a shadow: `python -m modelyard.server.shadow.child`, started by `ShadowProcess`.
 
 Standard input brings what to load, then lists of shadowed requests until the worker closes it; standard output
-carries back whether the version loaded, then its statistics a few times a second. The whole process runs at
-the lowest priority (`process/priority.py`), set before any thread starts so that every thread inherits it (its
-instance threads and ONNX Runtime's): when production wants the cores it gets them, and this process runs on
-what is left, or its bounded queue drops. It logs both halves of each pair in a traffic log of its own:
+carries back whether the version loaded, then its statistics a few times a second. Once the version is loaded
+every thread of the process runs at the lowest priority (`process/priority.py`), and the threads it starts
+later inherit it: when production wants the cores it gets them, and this process runs on what is left, or its
+bounded queue drops. It logs both halves of each pair in a traffic log of its own:
 production's answer as the worker sent it (unless the worker's own log sampled that request), and the
 candidate's under the name the worker gave (`fraud@shadow`), both under the request's id.
 """
@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import sys
 import time
+from collections.abc import Callable
 from typing import IO, Any
 
 from modelyard.errors import ModelyardError
@@ -71,19 +73,32 @@ async def serve(out: IO[bytes]) -> int:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin.buffer)
-    source, link, called, max_pending, drain_timeout_s = await read_frame(reader)
+    source, link, called, max_pending, drain_timeout_s, workers = await read_frame(reader)
     try:
-        model = ServedModel.load(source)  # on this thread: nothing else to do until it is loaded
+        model = ServedModel.load(source, workers)  # at the worker's priority: nothing else to do until it is loaded
     except Exception as exc:
         public = public_error(exc, source)
         send(("error", (type(public).__name__, public.message)))
         return 1
+    idle_process()  # from here on, only cores production leaves idle (ONNX Runtime's threads too)
     traffic = TrafficLog(link.url, Sampler(0.0), link.buffer_bytes, Rotation(link.file_bytes, link.file_s),
                          worker=f"shadow{os.getpid()}")  # fmt: skip
     model.start(traffic)
     traffic.start()
-    calls = Calls(model, traffic, called, max_pending)
-    send(("ready", calls.snapshot()))
+    try:
+        calls = Calls(model, traffic, called, max_pending)
+        send(("ready", calls.snapshot()))
+        await take(reader, calls, send)
+        await model.drain(drain_timeout_s)
+        send(("stats", calls.snapshot()))
+    finally:
+        model.close()
+        await asyncio.to_thread(traffic.close)  # every pair taken is written, whatever stopped the loop
+    return 0
+
+
+async def take(reader: asyncio.StreamReader, calls: Calls, send: Callable[[Any], None]) -> None:
+    """The worker's requests, until it closes the pipe; the statistics sent back every `REPORT_S`."""
 
     async def report() -> None:
         while True:
@@ -91,27 +106,28 @@ async def serve(out: IO[bytes]) -> int:
             send(("stats", calls.snapshot()))
 
     reporting = asyncio.create_task(report())
-    while True:
-        try:
-            requests = await read_frame(reader)
-        except asyncio.IncompleteReadError:  # the worker is stopping (or gone)
-            break
-        for message in requests:
-            request, answer = unwire(message)
-            if answer is not None:  # production's half of the pair
-                called_by, response, at_ns, latency_ns = answer
-                traffic.record(called_by, response.model_version, request, response, latency_ns, at_ns=at_ns)
-            calls.call(request)
-    await model.drain(drain_timeout_s)
-    reporting.cancel()
-    model.close()
-    await asyncio.to_thread(traffic.close)
-    send(("stats", calls.snapshot()))
-    return 0
+    try:
+        while True:
+            try:
+                requests = await read_frame(reader)
+            except asyncio.IncompleteReadError:  # the worker is stopping (or gone)
+                return
+            for message in requests:
+                request, answer = unwire(message)
+                if answer is not None:  # production's half of the pair
+                    called_by, response, at_ns, latency_ns = answer
+                    calls.traffic.record(called_by, response.model_version, request, response, latency_ns,
+                                         at_ns=at_ns)  # fmt: skip
+                calls.call(request)
+    finally:
+        reporting.cancel()
 
 
 def main() -> int:
-    idle_process()  # before any thread starts: they all inherit it
+    # The worker decides when this process stops (it closes the pipe); a Ctrl-C or a service manager's SIGTERM
+    # sent to the whole group must not cut the log short.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     out = os.fdopen(os.dup(1), "wb")  # the channel; whatever else prints goes to the server's log
     os.dup2(2, 1)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")

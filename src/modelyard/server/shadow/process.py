@@ -23,7 +23,8 @@ from modelyard.server.shadow.frames import frame, read_frame
 log = logging.getLogger("modelyard.server")
 FLUSH_S = 0.005  # a shadowed request waits at most this long in the worker: its batch gathers for 50 ms anyway
 MAX_BUFFER_BYTES = 4 << 20  # what the pipe has not taken yet, past which shadowed requests are dropped
-START_TIMEOUT_S = 300.0
+START_TIMEOUT_S = 300.0  # to load and warm up the version, at the worker's own priority
+CLOSE_MARGIN_S = 30.0  # for its log to be written once its calls are done
 
 
 Answer = tuple[str, InferResponse, int]  # production's: the name called, the response, its latency in ns
@@ -56,10 +57,10 @@ def unwire(message: Wire) -> tuple[InferRequest, tuple[str, InferResponse, int, 
 
 class ShadowProcess:
     def __init__(self, source: ModelSource, traffic: TrafficLink, called: str, max_pending: int = 256,
-                 max_buffer_bytes: int = MAX_BUFFER_BYTES) -> None:  # fmt: skip
+                 max_buffer_bytes: int = MAX_BUFFER_BYTES, workers: int = 1) -> None:  # fmt: skip
         """`called`: the name the candidate's answers are logged under; `max_pending`: the candidate's calls
-        waiting in its process, past which it drops them."""
-        self.source, self.traffic, self.called = source, traffic, called
+        waiting in its process, past which it drops them; `workers`: the server's, which share the cores out."""
+        self.source, self.traffic, self.called, self.workers = source, traffic, called, workers
         self.max_pending, self.max_buffer_bytes = max_pending, max_buffer_bytes
         self.key = f"{source.name}/{source.version}"
         self.sent = 0
@@ -84,7 +85,8 @@ class ShadowProcess:
         )  # fmt: skip
         assert process.stdin is not None
         assert process.stdout is not None
-        process.stdin.write(frame((self.source, self.traffic, self.called, self.max_pending, drain_timeout_s)))
+        process.stdin.write(frame((self.source, self.traffic, self.called, self.max_pending, drain_timeout_s,
+                                   self.workers)))  # fmt: skip
         try:
             kind, detail = await asyncio.wait_for(read_frame(process.stdout), START_TIMEOUT_S)
         except (asyncio.IncompleteReadError, TimeoutError):
@@ -117,7 +119,13 @@ class ShadowProcess:
         if stdin.transport.get_write_buffer_size() > self.max_buffer_bytes:
             self.dropped += len(taken)  # the candidate is that far behind: what it has not read is stale already
             return
-        stdin.write(frame([wire(request, answer, at_ns) for request, answer, at_ns in taken]))
+        try:
+            data = frame([wire(request, answer, at_ns) for request, answer, at_ns in taken])
+        except Exception:  # a parameter that does not pickle: those requests are not shadowed, production goes on
+            log.exception("shadow %s: could not send %d request(s); dropped", self.key, len(taken))
+            self.dropped += len(taken)
+            return
+        stdin.write(data)
         self.sent += len(taken)
 
     async def _read(self, stdout: asyncio.StreamReader) -> None:
@@ -126,7 +134,7 @@ class ShadowProcess:
         while True:
             try:
                 kind, detail = await read_frame(stdout)
-            except (asyncio.IncompleteReadError, ValueError, EOFError):
+            except Exception:  # the end of its output, or something that is not a frame: it is gone either way
                 break
             if kind == "stats":
                 self.stats = detail
@@ -147,13 +155,13 @@ class ShadowProcess:
         return entry
 
     async def close(self, timeout_s: float) -> None:
-        """Send what is pending, then let the candidate finish its calls and write its log (it stops at the end
-        of its input), killed if it takes longer than `timeout_s`."""
+        """Send what is pending, then let the candidate finish its calls (it has `timeout_s`, from the end of its
+        input) and write its log; killed if it takes `CLOSE_MARGIN_S` longer."""
         if self._process is None:
             return
         self._flush()
         self._closing = True
-        await self._stop_process(timeout_s)
+        await self._stop_process(timeout_s + CLOSE_MARGIN_S)
         if self._reader is not None:
             await self._reader
         self.alive = False
