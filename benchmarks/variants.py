@@ -46,8 +46,8 @@ def compare(
     replicas: int = 1,
     rate: float | None = None,
 ) -> dict[tuple[str, int], list[tuple[float, float, float]]]:
-    """(variant, concurrency) -> [(requests/s, p99 ms, CPU µs a request) per round and replica]; prints each as
-    it comes. `served`: what `serve` takes instead of the W1 file (`tabular@production` in `home`'s registry).
+    """(variant, concurrency) -> [(requests/s, p50 ms, p99 ms, CPU µs a request) per round and replica]; prints
+    each as it comes. `served`: what `serve` takes instead of the W1 file (`tabular@production` in `home`'s registry).
     `rate`: Poisson arrivals at that many requests a second (`paced`) instead of wrk's closed loop, keyed as
     concurrency 0: the latency a caller sees when the server has room, where a closed loop measures a queue."""
     base, path, header_length = w1(work, body)
@@ -56,7 +56,7 @@ def compare(
     lua = work / "load.lua"
     lua.write_text(LUA + lua_extra)
     servers: list[tuple[str, Server]] = []
-    results: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
+    results: dict[tuple[str, int], list[tuple[float, float, float, float]]] = {}
     try:
         for replica in range(replicas):
             for name, (extra, tls) in variants.items():
@@ -73,11 +73,11 @@ def compare(
                     else:
                         r = paced(server.url, rate, duration_s)
                     cpu_us = (cpu_seconds(server.process.pid) - before) / max(1, r["requests"]) * 1e6
-                    rps, p99 = r["requests"] / (r["duration_us"] / 1e6), r["p99_us"] / 1000
-                    results.setdefault((name, conc), []).append((rps, p99, cpu_us))
+                    rps, p50, p99 = r["requests"] / (r["duration_us"] / 1e6), r["p50_us"] / 1000, r["p99_us"] / 1000
+                    results.setdefault((name, conc), []).append((rps, p50, p99, cpu_us))
                     load = f"c={conc}" if rate is None else f"{rate:g}/s"
-                    print(f"round {number} {load:<6} {name:<10} {rps:9,.0f} req/s  p99 {p99:.2f} ms  "
-                          f"{cpu_us:.1f} µs CPU a request", flush=True)  # fmt: skip
+                    print(f"round {number} {load:<6} {name:<10} {rps:9,.0f} req/s  p50 {p50:.2f} ms  p99 {p99:.2f} "
+                          f"ms  {cpu_us:.1f} µs CPU a request", flush=True)  # fmt: skip
     finally:
         for _, server in servers:
             stop_server(server)
@@ -85,8 +85,8 @@ def compare(
 
 
 def paced(url: str, rate: float, seconds: float) -> dict[str, float]:
-    """Open-loop W1 load from `modelyard bench`'s generator, in wrk's terms: requests, µs, p99 µs (from each
-    request's scheduled send, so a stalled server cannot hide its queue)."""
+    """Open-loop W1 load from `modelyard bench`'s generator, in wrk's terms: requests, µs, p50 and p99 µs (from
+    each request's scheduled send, so a stalled server cannot hide its queue)."""
     import random
 
     from modelyard.bench import loadgen
@@ -98,8 +98,9 @@ def paced(url: str, rate: float, seconds: float) -> dict[str, float]:
     stop = loadgen.Stop(start + seconds)
     loadgen.run(loadgen.open_loop(target, rate, stop, recorder, random.Random(0)))
     ok = [latency for latency, good in zip(recorder.latency, recorder.ok, strict=True) if good]
-    p99 = float(np.percentile(ok, 99)) if ok else float("nan")
-    return {"requests": len(ok), "duration_us": (time.perf_counter() - start) * 1e6, "p99_us": p99 * 1e6}
+    p50, p99 = (float(np.percentile(ok, q)) for q in (50, 99)) if ok else (float("nan"), float("nan"))
+    return {"requests": len(ok), "duration_us": (time.perf_counter() - start) * 1e6, "p50_us": p50 * 1e6,
+            "p99_us": p99 * 1e6}  # fmt: skip
 
 
 def cpu_seconds(pid: int) -> float:
@@ -118,9 +119,9 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
-def ratios(results: dict[tuple[str, int], list[tuple[float, float, float]]], baseline: str) -> None:
-    """Each variant against `baseline`: throughput, p99 and CPU a request, the ratio of medians over the rounds,
-    and for throughput and p99 a 95 % interval of the median of paired ratios (each measurement against one of
+def ratios(results: dict[tuple[str, int], list[tuple[float, float, float, float]]], baseline: str) -> None:
+    """Each variant against `baseline`: throughput, p50, p99 and CPU a request, the ratio of medians over the
+    rounds, and for throughput and p99 a 95 % interval of the median of paired ratios (each measurement against one of
     the baseline's in the same round: each variant runs `replicas` servers a round), bootstrapped. It says
     whether a run resolves a target: on this VM one run's spread was as wide as the 3 % asked of the traffic log
     (docs/measurements.md)."""
@@ -133,10 +134,10 @@ def ratios(results: dict[tuple[str, int], list[tuple[float, float, float]]], bas
                 continue
             got = [statistics.median(v) for v in zip(*results[(name, conc)], strict=True)]
             paired = np.array(results[(name, conc)]) / np.array(results[(baseline, conc)])
-            (t_low, t_high), (p_low, p_high) = interval(paired[:, 0]), interval(paired[:, 1])
+            (t_low, t_high), (p_low, p_high) = interval(paired[:, 0]), interval(paired[:, 2])
             print(f"  c={conc:<3} {name} / {baseline}: throughput {got[0] / base[0]:.3f}x [{t_low:.3f}, "
-                  f"{t_high:.3f}]   p99 {got[1] / base[1]:.2f}x [{p_low:.2f}, {p_high:.2f}]   CPU a request "
-                  f"{got[2] / base[2]:.3f}x")  # fmt: skip
+                  f"{t_high:.3f}]   p50 {got[1] / base[1]:.2f}x   p99 {got[2] / base[2]:.2f}x [{p_low:.2f}, "
+                  f"{p_high:.2f}]   CPU a request {got[3] / base[3]:.3f}x")  # fmt: skip
 
 
 def interval(values: np.ndarray, resamples: int = 4000) -> tuple[float, float]:
