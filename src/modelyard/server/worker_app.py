@@ -81,12 +81,7 @@ def traffic_log(spec: ServeSpec) -> TrafficLog | None:
     link = spec.traffic
     if link is None or (link.sample <= 0 and not any(e.mode == "shadow" for e in spec.experiments)):
         return None
-    from modelyard.traffic import Sampler, TrafficLog
-    from modelyard.traffic.log import Rotation
-
-    sampler = Sampler(link.sample, link.key or None)
-    rotation = Rotation(link.file_bytes, link.file_s)
-    return TrafficLog(link.url, sampler, link.buffer_bytes, rotation, worker=str(os.getpid()))
+    return link.open(worker=str(os.getpid()))
 
 
 class Lifecycle:

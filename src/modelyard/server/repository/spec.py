@@ -10,11 +10,14 @@ import fcntl
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
 from modelyard.server.models.source import ModelSource
+
+if TYPE_CHECKING:
+    from modelyard.traffic import TrafficLog
 
 
 class SourceSpec(BaseModel):
@@ -66,6 +69,15 @@ class TrafficLink(BaseModel):
     buffer_bytes: int = 64 << 20
     file_bytes: int = 32 << 20
     file_s: float = 60.0
+
+    def open(self, worker: str, sampled: bool = True) -> TrafficLog:
+        """A log of this process's own files (`worker` names them). `sampled` False: it keeps only what it is
+        given (a shadow's process), not a share of every request."""
+        from modelyard.traffic import Sampler, TrafficLog
+        from modelyard.traffic.log import Rotation
+
+        sampler = Sampler(self.sample, self.key or None) if sampled else Sampler(0.0)
+        return TrafficLog(self.url, sampler, self.buffer_bytes, Rotation(self.file_bytes, self.file_s), worker)
 
 
 class ScalingSpec(BaseModel):

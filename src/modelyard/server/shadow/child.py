@@ -27,8 +27,7 @@ from modelyard.server.models.served import ServedModel
 from modelyard.server.process.priority import idle_process
 from modelyard.server.shadow.frames import frame, read_frame
 from modelyard.server.shadow.process import unwire
-from modelyard.traffic import Sampler, TrafficLog
-from modelyard.traffic.log import Rotation
+from modelyard.traffic import TrafficLog
 
 log = logging.getLogger("modelyard.server")
 REPORT_S = 0.25
@@ -81,8 +80,7 @@ async def serve(out: IO[bytes]) -> int:
         send(("error", (type(public).__name__, public.message)))
         return 1
     idle_process()  # from here on, only cores production leaves idle (ONNX Runtime's threads too)
-    traffic = TrafficLog(link.url, Sampler(0.0), link.buffer_bytes, Rotation(link.file_bytes, link.file_s),
-                         worker=f"shadow{os.getpid()}")  # fmt: skip
+    traffic = link.open(worker=f"shadow{os.getpid()}", sampled=False)
     model.start(traffic)
     traffic.start()
     try:

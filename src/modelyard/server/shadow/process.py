@@ -89,8 +89,13 @@ class ShadowProcess:
                                    self.workers)))  # fmt: skip
         try:
             kind, detail = await asyncio.wait_for(read_frame(process.stdout), START_TIMEOUT_S)
-        except (asyncio.IncompleteReadError, TimeoutError):
-            kind, detail = "error", ("Unavailable", f"its process did not start (exit code {process.returncode})")
+        except asyncio.IncompleteReadError:
+            kind, detail = "error", ("Unavailable", f"its process exited while starting (code {process.returncode})")
+        except TimeoutError:
+            kind, detail = (
+                "error",
+                ("Unavailable", f"its process did not load the version within {START_TIMEOUT_S:.0f} s"),
+            )
         if kind != "ready":
             await self._stop_process(5.0)
             error, message = detail
