@@ -29,7 +29,15 @@ def until(condition: Callable[[], object], seconds: float = 30) -> None:
 
 
 def workers_of(server: Server) -> list[psutil.Process]:
-    return [p for p in psutil.Process(server.process.pid).children() if p.status() != psutil.STATUS_ZOMBIE]
+    """The live workers. A worker killed by a test can be reaped between the listing and its status: gone."""
+    live = []
+    for p in psutil.Process(server.process.pid).children():
+        try:
+            if p.status() != psutil.STATUS_ZOMBIE:
+                live.append(p)
+        except psutil.NoSuchProcess:
+            continue
+    return live
 
 
 @pytest.fixture
